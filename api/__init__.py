@@ -1,0 +1,1 @@
+"""HTTP service, web UI and command line."""

@@ -1,0 +1,275 @@
+"""The `ctrlmap` command line. Every verb calls the same functions the API does."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from api.console import STATE, console, context, emit_json, errors, handle_errors, progress, table
+
+app = typer.Typer(help="Map one set of policies to SOC 2, ISO 27001, ISO 42001 and NIST AI RMF, with verified "
+                       "citations and a person approving every mapping.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+frameworks_app = typer.Typer(help="Framework catalogs.", no_args_is_help=True)
+index_app = typer.Typer(help="The derived vector index.", no_args_is_help=True)
+app.add_typer(frameworks_app, name="frameworks")
+app.add_typer(index_app, name="index")
+
+
+@app.callback()
+def main_options(
+    preset: Optional[str] = typer.Option(None, help="Named settings preset (offline, fast, thorough, llm, ollama)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where the database and index live [default: ./.ctrlmap]."),
+    workspace: Optional[str] = typer.Option(None, "--workspace", "-w", help="Workspace (tenant) to work in."),
+    catalog: list[Path] = typer.Option([], help="Load licensed official text over the bundled descriptions "
+                                                "(OSCAL JSON, CSV id,title,text, or JSON list). Repeatable."),
+) -> None:
+    STATE.preset, STATE.data_dir, STATE.workspace, STATE.catalogs = preset, data_dir, workspace, list(catalog)
+
+
+# --- demo ---------------------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def demo(out: Path = typer.Option(Path("ctrlmap-demo"), help="Folder for the demo's outputs."),
+         mode: Optional[str] = typer.Option(None, help="offline (default) or llm (needs a key or base URL)."),
+         ) -> None:
+    """Run the whole flow on the bundled sample organization, offline."""
+    from rag.demo import run_demo
+
+    ctx = context(mode=mode)
+    started = time.perf_counter()
+    judge = _judge(ctx)
+    with progress() as bars:
+        ingest_task = bars.add_task("ingest", total=None)
+        map_task = bars.add_task("map", total=None, visible=False)
+
+        def on_ingest(result):
+            bars.update(ingest_task, advance=1, description=f"ingest {result.name}")
+
+        def on_map(stage, done, total):
+            bars.update(map_task, visible=True, completed=done, total=total, description=stage)
+
+        result = run_demo(ctx, out, step=lambda msg: console.print(f"[cyan]•[/] {msg}"),
+                          ingest_progress=on_ingest, map_progress=on_map, judge=judge)
+    counts = {s: sum(r.status == s for r in result.ingest) for s in ("ingested", "new-version", "unchanged", "rejected")}
+    console.print(f"  documents: {counts['ingested']} ingested, {counts['new-version']} new versions, "
+                  f"{counts['unchanged']} unchanged (not re-parsed or re-embedded), {counts['rejected']} rejected")
+    d = result.decisions
+    console.print(f"  decisions: {d.applied} applied, {d.added} added by hand, {d.already} already recorded, "
+                  f"{len(d.missing)} without a matching proposal, {len(d.errors)} failed")
+    for line in d.errors:
+        errors.print(f"  [yellow]decision failed[/]: {line}")
+    console.print(table("Demo summary", result.summary))
+    console.print(f"citations verified against texts/: {result.citations_verified}/{result.citations_total}")
+    if result.narrative_problems:
+        errors.print(f"[red]narrative problems[/]: {result.narrative_problems[:5]}")
+    console.print(f"outputs in [bold]{out.resolve()}[/]: " + ", ".join(p.name for p in result.files))
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    console.print(f"wall time {time.perf_counter() - started:.1f}s ({timings})")
+    if result.citations_verified != result.citations_total or result.narrative_problems:
+        raise typer.Exit(1)
+
+
+def _judge(ctx):
+    if not ctx.settings.use_llm:
+        return None
+    from rag.judge import make_judge
+
+    return make_judge(ctx)
+
+
+# --- ingest -------------------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def ingest(paths: list[str] = typer.Argument(..., help="Files, folders or globs."),
+           as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Parse, version, chunk and index policy documents. Bad files are reported; the rest still land."""
+    from rag.ingest.pipeline import collect, ingest_paths
+    from rag.review import apply_drift
+
+    ctx = context()
+    workspace = ctx.workspace()
+    total = len(collect(paths))
+    with progress() as bars:
+        task = bars.add_task("ingest", total=total)
+        results = ingest_paths(ctx, workspace, paths,
+                               lambda r: bars.update(task, advance=1, description=f"ingest {r.name}"))
+    drift = {r.name: apply_drift(ctx, workspace, r.document_id) for r in results if r.status == "new-version"}
+    if as_json:
+        emit_json([{**r.as_dict(), "drift": drift[r.name].__dict__ if r.name in drift else None} for r in results])
+    else:
+        rows = [{"document": r.name, "status": r.status, "version": r.version, "passages": r.passages,
+                 "detail": r.message or _change_note(r, drift.get(r.name))} for r in results]
+        console.print(table(f"Ingested into workspace {workspace}", rows))
+        counts = {s: sum(r.status == s for r in results) for s in ("ingested", "new-version", "unchanged", "rejected")}
+        console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+    if any(r.status == "rejected" for r in results) or not results:
+        raise typer.Exit(3)
+
+
+def _change_note(r, drift) -> str:
+    if r.status != "new-version":
+        return f"{r.hidden_passages} hidden passage(s) flagged" if r.hidden_passages else ""
+    note = f"{len(r.changed_sections)} section(s) changed, {len(r.dropped_passages)} passage(s) no longer verbatim"
+    if drift and (drift.needs_review or drift.reanchored):
+        note += f"; {len(drift.needs_review)} mapping(s) back to review, {len(drift.reanchored)} re-anchored"
+    return note
+
+
+# --- map ----------------------------------------------------------------------------------------------
+
+
+@app.command("map")
+@handle_errors
+def map_command(framework: list[str] = typer.Option([], "--framework", "-f", help="Framework key (repeatable)."),
+                mode: Optional[str] = typer.Option(None, help="offline or llm."),
+                dry_run: bool = typer.Option(False, "--dry-run", help="LLM mode: print calls, tokens and cost only."),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Propose mappings (and report gaps) for every assessable clause of the chosen frameworks."""
+    from rag.mapping import propose
+    from rag.review import save_run
+
+    ctx = context(mode=mode)
+    workspace = ctx.workspace()
+    keys = framework or ctx.catalog.primary()
+    if dry_run:
+        from rag.judge import dry_run as estimate
+
+        report = estimate(ctx, workspace, keys)
+        emit_json(report) if as_json else console.print(table("LLM dry run (no calls made)", [report]))
+        return
+    judge = _judge(ctx)
+    with progress() as bars:
+        task = bars.add_task("map", total=None)
+        run = propose(ctx, workspace, keys, judge=judge,
+                      progress=lambda stage, done, total: bars.update(task, completed=done, total=total,
+                                                                      description=stage))
+    stats = save_run(ctx, workspace, run)
+    if as_json:
+        emit_json({"run": run.run_id, **run.stats, "saved": stats.__dict__,
+                   "gaps": [g.model_dump() for g in run.gaps]})
+        return
+    rows = []
+    for key in keys:
+        n = sum(1 for c in ctx.catalog.framework(key).assessable())
+        rows.append({"framework": key, "clauses": n, "proposals": sum(p.framework == key for p in run.proposals),
+                     "gaps": sum(g.framework == key for g in run.gaps)})
+    console.print(table(f"Mapping run {run.run_id}", rows))
+    console.print(f"saved: {stats.created} new, {stats.updated} updated, {stats.kept} already decided (kept), "
+                  f"{stats.withdrawn} withdrawn. Review them with `ctrlmap review list`.")
+
+
+# --- frameworks, coverage, narrative, index ------------------------------------------------------------
+
+
+@frameworks_app.command("list")
+@handle_errors
+def frameworks_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Each loaded framework with its key and clause counts by kind."""
+    ctx = context()
+    data = [{"key": fw.key, "name": fw.name, "version": fw.version, "clauses": len(fw.clauses),
+             "assessable": len(fw.assessable()), "by_kind": fw.counts_by_kind(),
+             "superseded_by": fw.superseded_by} for fw in ctx.catalog.frameworks.values()]
+    if as_json:
+        emit_json(data)
+        return
+    rows = [{**d, "by_kind": ", ".join(f"{k} {v}" for k, v in d["by_kind"].items())} for d in data]
+    console.print(table(f"Frameworks (catalog version {ctx.catalog.version})", rows,
+                        ["key", "name", "assessable", "by_kind", "superseded_by"]))
+
+
+@app.command()
+@handle_errors
+def coverage(framework: list[str] = typer.Option([], "--framework", "-f"),
+             out: Optional[Path] = typer.Option(None, help="Write coverage.md and coverage.png here."),
+             gaps: bool = typer.Option(False, "--gaps", help="List the gaps."),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Covered, awaiting review, and gaps, per framework."""
+    from rag.coverage import coverage as compute
+    from rag.export import coverage_report
+
+    ctx = context()
+    report = compute(ctx, ctx.workspace(), framework or None)
+    if as_json:
+        emit_json({"frameworks": [f.__dict__ | {"percent": f.percent} for f in report.frameworks],
+                   "clauses": [c.__dict__ for c in report.clauses]})
+        return
+    rows = [{"framework": f.name, "clauses": f.clauses, "covered": f.covered + f.partial, "awaiting": f.awaiting,
+             "gaps": f.gaps, "covered %": round(f.percent, 1)} for f in report.frameworks]
+    console.print(table("Coverage", rows))
+    if gaps:
+        console.print(table("Gaps", [{"framework": c.framework, "clause": c.clause_id, "title": c.title}
+                                     for c in report.gaps()]))
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "coverage.md").write_text(coverage_report.markdown(report), encoding="utf-8")
+        coverage_report.heatmap(report, out / "coverage.png")
+        console.print(f"wrote {out / 'coverage.md'} and {out / 'coverage.png'}")
+
+
+@app.command()
+@handle_errors
+def narrate(profile: Path = typer.Option(..., exists=True, help="System profile YAML."),
+            out: Path = typer.Option(Path("."), help="Output folder."),
+            title: Optional[str] = typer.Option(None)) -> None:
+    """Draft the SOC 2 system description (DC 200) from approved mappings; Markdown and Word."""
+    from rag.export import narrative_docx, narrative_md
+    from rag.narrate import check, load_profile, narrative
+
+    ctx = context()
+    workspace = ctx.workspace()
+    data = load_profile(profile)
+    sections = narrative(ctx, workspace, data)
+    problems = check(ctx, workspace, sections)
+    name = title or f"{(data.get('organization') or {}).get('legal_name', 'Organization')}: system description"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "system-description.md").write_text(narrative_md.render(sections, name), encoding="utf-8")
+    narrative_docx.write(sections, name, out / "system-description.docx")
+    console.print(f"wrote {out / 'system-description.md'} and {out / 'system-description.docx'}")
+    if problems:
+        errors.print(f"[red]{len(problems)} statement(s) failed the citation check[/]: {problems[:5]}")
+        raise typer.Exit(1)
+
+
+@index_app.command("rebuild")
+@handle_errors
+def index_rebuild() -> None:
+    """Drop the workspace's vectors and rebuild them from the SQL store."""
+    from rag.ingest.pipeline import sync_index
+
+    ctx = context()
+    workspace = ctx.workspace()
+    ctx.index.drop(workspace)
+    with progress() as bars:
+        task = bars.add_task("embed", total=None)
+        added, _ = sync_index(ctx, workspace, lambda n: bars.update(task, advance=n))
+    console.print(f"re-embedded {added} passages from the store")
+
+
+def _register_subcommands() -> None:
+    from api import cli_review
+
+    cli_review.register(app)
+    try:
+        from api import cli_eval
+    except ImportError:  # evals are optional in a trimmed install
+        return
+    cli_eval.register(app)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Append-only, hash-chained audit log.
+
+Each event's hash covers its content and the previous event's hash, so altering, removing or reordering any
+event breaks the chain from that point. A head row (locked while appending, so the chain never forks) and a
+checkpoint file beside the database record the last sequence number and hash, so truncating the tail is
+caught too. Events are appended inside the caller's transaction: a decision and its audit record commit or
+fail together.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rag.models import sha256_hex
+from rag.store import AuditHeadRow, AuditRow
+
+GENESIS = "0" * 64
+HASHED = ("seq", "workspace", "at", "actor", "action", "target", "outcome", "before", "after", "detail", "prev_hash")
+
+
+def event_hash(fields: dict) -> str:
+    payload = json.dumps({k: fields[k] for k in HASHED}, sort_keys=True, separators=(",", ":"), default=str)
+    return sha256_hex(payload)
+
+
+def append(s: Session, *, workspace: str, actor: str, action: str, target: str, outcome: str = "ok",
+           before: dict | None = None, after: dict | None = None, **detail) -> AuditRow:
+    head = s.get(AuditHeadRow, 1, with_for_update=True)
+    if head is None:
+        head = AuditHeadRow(id=1, seq=0, hash=GENESIS)
+        s.add(head)
+        s.flush()
+    fields = dict(seq=head.seq + 1, workspace=workspace, at=datetime.now(timezone.utc).isoformat(),
+                  actor=actor, action=action, target=target, outcome=outcome, before=before or {},
+                  after=after or {}, detail={k: v for k, v in detail.items() if v is not None},
+                  prev_hash=head.hash)
+    fields = json.loads(json.dumps(fields, default=str))  # what the database will give back
+    row = AuditRow(**fields, hash=event_hash(fields))
+    s.add(row)
+    head.seq, head.hash = row.seq, row.hash
+    return row
+
+
+def checkpoint(s: Session, path: Path) -> None:
+    """Write the chain head to a file outside the database (best effort; verification reads it)."""
+    head = s.get(AuditHeadRow, 1)
+    if head is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"seq": head.seq, "hash": head.hash}))
+        tmp.replace(path)
+
+
+@dataclass
+class Verification:
+    ok: bool
+    events: int
+    first_bad: int | None = None
+    problem: str = ""
+
+
+def verify(s: Session, checkpoint_file: Path | None = None) -> Verification:
+    expected_seq, prev, n = 1, GENESIS, 0
+    for row in s.scalars(select(AuditRow).order_by(AuditRow.seq)):
+        fields = {k: getattr(row, k) for k in HASHED}
+        if row.seq != expected_seq:
+            return Verification(False, n, row.seq, f"event {expected_seq} is missing (next is {row.seq})")
+        if row.prev_hash != prev:
+            return Verification(False, n, row.seq, "does not follow the event before it (removed or reordered)")
+        if event_hash(fields) != row.hash:
+            return Verification(False, n, row.seq, "content was altered after it was written")
+        prev, expected_seq, n = row.hash, expected_seq + 1, n + 1
+    head = s.get(AuditHeadRow, 1)
+    if head is not None and (head.seq, head.hash) != (n, prev):
+        return Verification(False, n, n + 1, f"the chain head records {head.seq} events; {n} remain (tail removed)")
+    if checkpoint_file and checkpoint_file.exists():
+        mark = json.loads(checkpoint_file.read_text())
+        if mark["seq"] > n or (mark["seq"] == n and mark["hash"] != prev):
+            return Verification(False, n, min(mark["seq"], n + 1),
+                                f"the checkpoint file records {mark['seq']} events; the database holds {n}")
+    return Verification(True, n)
+
+
+def events(s: Session, workspace: str, limit: int = 200, offset: int = 0) -> list[dict]:
+    rows = s.scalars(select(AuditRow).where(AuditRow.workspace == workspace)
+                     .order_by(AuditRow.seq.desc()).limit(limit).offset(offset))
+    return [{k: getattr(r, k) for k in (*HASHED, "hash")} for r in rows]

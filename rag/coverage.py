@@ -1,0 +1,86 @@
+"""Coverage: for each assessable clause, whether approved evidence covers it, proposals await review, or
+nothing was found (a gap); and the frameworks x documents matrix behind the heatmap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rag.context import Context
+from rag.models import Status
+from rag.review import list_proposals
+
+
+@dataclass
+class ClauseCoverage:
+    framework: str
+    clause_id: str
+    title: str
+    area: str | None
+    status: str  # covered | partial | proposed | needs-review | gap
+    documents: list[str] = field(default_factory=list)
+    proposals: int = 0
+    best_confidence: float = 0.0
+
+
+@dataclass
+class FrameworkCoverage:
+    key: str
+    name: str
+    clauses: int = 0
+    covered: int = 0
+    partial: int = 0
+    awaiting: int = 0
+    gaps: int = 0
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * (self.covered + self.partial) / self.clauses if self.clauses else 0.0
+
+
+@dataclass
+class CoverageReport:
+    frameworks: list[FrameworkCoverage]
+    clauses: list[ClauseCoverage]
+    matrix: dict[str, dict[str, int]]  # framework -> document name -> clauses with approved or open evidence
+
+    def gaps(self) -> list[ClauseCoverage]:
+        return [c for c in self.clauses if c.status == "gap"]
+
+
+def coverage(ctx: Context, workspace: str, frameworks: list[str] | None = None) -> CoverageReport:
+    frameworks = frameworks or ctx.catalog.primary()
+    by_clause: dict[tuple[str, str], list] = {}
+    for p in list_proposals(ctx, workspace, limit=10**7):
+        if p.framework in frameworks and p.status != Status.rejected:
+            by_clause.setdefault((p.framework, p.clause_id), []).append(p)
+    summaries, clauses = [], []
+    matrix: dict[str, dict[str, int]] = {}
+    for key in frameworks:
+        fw = ctx.catalog.framework(key)
+        summary = FrameworkCoverage(key=key, name=fw.short)
+        row = matrix.setdefault(fw.short, {})
+        for clause in fw.assessable():
+            props = by_clause.get((key, clause.id), [])
+            approved = [p for p in props if p.status == Status.approved]
+            status = _status(props, approved)
+            for doc in {p.document_name for p in props}:
+                row[doc] = row.get(doc, 0) + 1
+            summary.clauses += 1
+            summary.covered += status == "covered"
+            summary.partial += status == "partial"
+            summary.awaiting += status in ("proposed", "needs-review")
+            summary.gaps += status == "gap"
+            clauses.append(ClauseCoverage(
+                framework=key, clause_id=clause.id, title=clause.title, area=clause.area, status=status,
+                documents=sorted({p.document_name for p in (approved or props)}), proposals=len(props),
+                best_confidence=max((p.confidence for p in props), default=0.0)))
+        summaries.append(summary)
+    return CoverageReport(summaries, clauses, matrix)
+
+
+def _status(props: list, approved: list) -> str:
+    if approved:
+        return "covered" if any(p.coverage.value == "full" for p in approved) else "partial"
+    if any(p.status == Status.needs_review for p in props):
+        return "needs-review"
+    return "proposed" if props else "gap"

@@ -1,0 +1,45 @@
+"""Reading stored documents and versions (the API and CLI list them; the UI shows a cited quote in context)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from rag.context import Context
+from rag.errors import NotFound
+from rag.store import DocumentRow, PassageRow, VersionRow
+
+
+def list_documents(ctx: Context, workspace: str) -> list[dict]:
+    with ctx.store.session() as s:
+        docs = s.scalars(select(DocumentRow).where(DocumentRow.workspace == workspace).order_by(DocumentRow.name))
+        counts = dict(s.execute(select(PassageRow.document_id, func.count(PassageRow.id))
+                                .where(PassageRow.workspace == workspace, PassageRow.current.is_(True),
+                                       PassageRow.hidden.is_(False))
+                                .group_by(PassageRow.document_id)).all())
+        out = []
+        for d in docs:
+            latest = d.versions[-1]
+            out.append({"id": d.id, "name": d.name, "title": d.title, "versions": len(d.versions),
+                        "sha256": latest.sha256[:12], "media_type": latest.media_type.split("/")[-1][:20],
+                        "pages": latest.pages, "passages": counts.get(d.id, 0), "updated": latest.created_at})
+        return out
+
+
+def versions(ctx: Context, workspace: str, document_id: int) -> list[dict]:
+    with ctx.store.session() as s:
+        doc = s.scalar(select(DocumentRow).where(DocumentRow.id == document_id, DocumentRow.workspace == workspace))
+        if doc is None:
+            raise NotFound(f"no document {document_id} in workspace {workspace}")
+        return [{"number": v.number, "sha256": v.sha256, "media_type": v.media_type, "bytes": v.byte_size,
+                 "parser": v.parser, "pages": v.pages, "hidden_spans": len(v.hidden or []),
+                 "created_at": v.created_at} for v in doc.versions]
+
+
+def version_text(ctx: Context, workspace: str, sha256: str) -> str:
+    """Canonical text of a version, only if it belongs to the workspace."""
+    with ctx.store.session() as s:
+        text = s.scalar(select(VersionRow.text).join(DocumentRow).where(
+            VersionRow.sha256 == sha256, DocumentRow.workspace == workspace).limit(1))
+    if text is None:
+        raise NotFound(f"no document version {sha256[:12]} in workspace {workspace}")
+    return text

@@ -1,0 +1,1 @@
+"""Writers: narratives (Markdown, Word), coverage (Markdown, PNG), proposals (CSV, JSON), texts."""

@@ -1,0 +1,150 @@
+"""The vector index: Chroma, derived from the SQL store and rebuildable from it at any time.
+
+One collection per workspace (tenants never share one) holds passage vectors; one collection per catalog
+version holds clause vectors. Chroma is always handed the project's own embedding function (its default
+would download a model) and runs with telemetry off.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Callable, Iterable
+
+import numpy as np
+
+from rag.embeddings import WordLlamaEmbeddings
+from rag.models import Clause, Passage
+from rag.settings import Settings
+
+BATCH = 2000
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+class ChromaEmbeddingFunction:
+    """Adapter from our LangChain embeddings to Chroma's EmbeddingFunction protocol."""
+
+    def __init__(self, embeddings) -> None:
+        self._embeddings = embeddings
+
+    def __call__(self, input):  # noqa: A002 - Chroma's protocol names it `input`
+        return list(self._embeddings.embed_array(list(input)))
+
+    def embed_query(self, input):  # noqa: A002
+        return self(input)
+
+    @staticmethod
+    def name() -> str:
+        return "ctrlmap"
+
+    def get_config(self) -> dict:
+        return {"model": getattr(self._embeddings, "model_name", "unknown")}
+
+    @staticmethod
+    def build_from_config(config: dict) -> "ChromaEmbeddingFunction":
+        return ChromaEmbeddingFunction(WordLlamaEmbeddings(config.get("model", "l2_supercat_256")))
+
+    def is_legacy(self) -> bool:
+        return False
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine"]
+
+
+def passage_document(passage: Passage, title: str) -> str:
+    """The text a passage is indexed under: its document title and heading path give it context."""
+    heading = " > ".join(h for h in passage.heading_path if h != title)
+    return "\n".join(x for x in (title, heading, passage.text) if x)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "-", text).strip("-").lower()[:48] or "x"
+
+
+class VectorIndex:
+    def __init__(self, settings: Settings, embeddings) -> None:
+        self.settings = settings
+        self.embeddings = embeddings
+        self._client = None
+        self._function = ChromaEmbeddingFunction(embeddings)
+        self.model = _slug(getattr(embeddings, "model_name", "model"))
+
+    @property
+    def client(self):
+        if self._client is None:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            self.settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+            self._client = chromadb.PersistentClient(
+                path=str(self.settings.chroma_dir),
+                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=True))
+        return self._client
+
+    def _collection(self, name: str):
+        return self.client.get_or_create_collection(
+            name=name, embedding_function=self._function, metadata={"hnsw:space": "cosine"})
+
+    def passages(self, workspace: str):
+        return self._collection(f"passages-{_slug(workspace)}-{self.model}")
+
+    # --- passages -------------------------------------------------------------------------------------
+
+    def add(self, workspace: str, items: list[tuple[Passage, str]],
+            progress: Callable[[int], None] | None = None) -> int:
+        """Embed and store passages given as (passage, indexed text)."""
+        col = self.passages(workspace)
+        for i in range(0, len(items), BATCH):
+            batch = items[i:i + BATCH]
+            texts = [t for _, t in batch]
+            col.upsert(ids=[p.id for p, _ in batch], documents=texts,
+                       embeddings=self.embeddings.embed_array(texts),
+                       metadatas=[{"document_id": p.document_id or 0, "sha256": p.document_sha256,
+                                   "hidden": p.hidden} for p, _ in batch])
+            if progress:
+                progress(len(batch))
+        return len(items)
+
+    def ids(self, workspace: str) -> set[str]:
+        return set(self.passages(workspace).get(include=[])["ids"])
+
+    def remove(self, workspace: str, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        col = self.passages(workspace)
+        for i in range(0, len(ids), BATCH):
+            col.delete(ids=ids[i:i + BATCH])
+
+    def vectors(self, workspace: str, ids: list[str]) -> np.ndarray:
+        """Stored vectors in the order of `ids` (all must be indexed: call `sync` first)."""
+        if not ids:
+            return np.zeros((0, 1), dtype=np.float32)
+        col = self.passages(workspace)
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(ids), 20000):
+            got = col.get(ids=ids[i:i + 20000], include=["embeddings"])
+            found.update(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32)))
+        return np.stack([found[i] for i in ids])
+
+    def drop(self, workspace: str) -> None:
+        name = f"passages-{_slug(workspace)}-{self.model}"
+        if name in {c.name for c in self.client.list_collections()}:
+            self.client.delete_collection(name)
+
+    # --- clauses --------------------------------------------------------------------------------------
+
+    def clause_vectors(self, catalog_version: str, clauses: list[Clause], texts: list[str]) -> np.ndarray:
+        """Clause query vectors, embedded once per catalog version and kept beside the passages."""
+        col = self._collection(f"clauses-{catalog_version}-{self.model}")
+        ids = [c.key.replace(" ", "_") for c in clauses]
+        have = set(col.get(ids=ids, include=[])["ids"])
+        missing = [(i, t) for i, t in zip(ids, texts) if i not in have]
+        for k in range(0, len(missing), BATCH):
+            batch = missing[k:k + BATCH]
+            col.upsert(ids=[i for i, _ in batch], documents=[t for _, t in batch],
+                       embeddings=self.embeddings.embed_array([t for _, t in batch]))
+        got = col.get(ids=ids, include=["embeddings"])
+        found = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32)))
+        return np.stack([found[i] for i in ids])

@@ -1,0 +1,1 @@
+"""Ingestion: detect, parse, chunk, store, index."""

@@ -1,0 +1,103 @@
+"""Propose mappings: for every assessable clause of the chosen frameworks, the documents whose passages
+satisfy it, each with a confidence, a coverage judgment and verified citations; clauses with nothing above
+the operating threshold are gaps. Proposals are only ever proposals: approval is a person's decision."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from rag import citations as cites
+from rag.context import Context
+from rag.models import Clause, Coverage, Gap, Method, Proposal
+from rag.retrieve import Signals, retrieve
+from rag.score import DocumentEvidence, ScorerModel, default_model, document_evidence
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class MappingRun:
+    run_id: str
+    workspace: str
+    frameworks: list[str]
+    proposals: list[Proposal] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    rankings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # clause key -> (doc, conf)
+    stats: dict = field(default_factory=dict)
+
+
+def assessable_clauses(ctx: Context, frameworks: list[str]) -> list[Clause]:
+    return [c for key in frameworks for c in ctx.catalog.framework(key).assessable()]
+
+
+def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: list[Clause] | None = None,
+            model: ScorerModel | None = None, progress: Progress | None = None, judge=None) -> MappingRun:
+    model = model or default_model()
+    clauses = clauses if clauses is not None else assessable_clauses(ctx, frameworks)
+    run = MappingRun(run_id=uuid.uuid4().hex[:16], workspace=workspace, frameworks=frameworks)
+    if progress:
+        progress("retrieve", 0, len(clauses))
+    signals = retrieve(ctx, workspace, clauses)
+    evidence = document_evidence(signals, model)
+    if progress:
+        progress("retrieve", len(clauses), len(clauses))
+    for c, clause in enumerate(clauses):
+        order = np.argsort(-evidence.confidence[c])
+        run.rankings[clause.key] = [(int(evidence.documents[j]), float(evidence.confidence[c, j])) for j in order]
+        chosen = [j for j in order[:ctx.settings.max_proposals_per_clause]
+                  if evidence.confidence[c, j] >= model.threshold]
+        made = [_proposal(ctx, signals, evidence, model, c, int(j), run) for j in chosen]
+        if judge is not None:
+            made = judge(clause, made, signals, evidence, c)
+        made = [p for p in made if p is not None and p.citations]
+        run.proposals += made
+        if not made:
+            best = int(order[0]) if len(order) else None
+            run.gaps.append(Gap(framework=clause.framework, clause_id=clause.id, title=clause.title,
+                                best_document=signals.corpus.names.get(int(evidence.documents[best]))
+                                if best is not None else None,
+                                best_confidence=float(evidence.confidence[c, best]) if best is not None else 0.0))
+        if progress and (c + 1) % 25 == 0:
+            progress("score", c + 1, len(clauses))
+    run.stats = {"clauses": len(clauses), "passages": len(signals.corpus.passages),
+                 "documents": len(signals.corpus.names), "proposals": len(run.proposals), "gaps": len(run.gaps),
+                 "scorer": model.version, "corpus_version": ctx.catalog.version}
+    return run
+
+
+def _proposal(ctx: Context, signals: Signals, evidence: DocumentEvidence, model: ScorerModel, c: int, j: int,
+              run: MappingRun) -> Proposal | None:
+    clause = signals.clauses[c]
+    corpus = signals.corpus
+    terms = cites.query_terms(clause.query_text())
+    passage_idx = evidence.best_passages[c][j][:ctx.settings.citations_per_proposal]
+    top = evidence.fused[c, passage_idx[0]] if passage_idx else 0.0
+    made = []
+    for k, i in enumerate(passage_idx):
+        if k and evidence.fused[c, i] < top - 1.0:  # a second citation only when it is nearly as strong
+            break
+        passage = corpus.passages[i]
+        text = corpus.texts[passage.document_sha256]
+        start, end = cites.best_span(passage, text, terms)
+        made.append(cites.cite(passage, text, start, end, corpus.names.get(passage.document_id)))
+    if not made:
+        return None
+    confidence = float(evidence.confidence[c, j])
+    first = corpus.passages[passage_idx[0]]
+    return Proposal(
+        workspace=run.workspace, framework=clause.framework, clause_id=clause.id, document_id=first.document_id,
+        document_name=corpus.names.get(first.document_id, ""), document_sha256=first.document_sha256,
+        citations=made, score=float(evidence.features[c, j, 0]), confidence=round(confidence, 4),
+        coverage=Coverage.full if confidence >= model.full_threshold else Coverage.partial,
+        rationale=_rationale(clause, made, confidence), method=Method.offline,
+        corpus_version=ctx.catalog.version, run_id=run.run_id, model=f"scorer:{model.version}")
+
+
+def _rationale(clause: Clause, made: list, confidence: float) -> str:
+    where = "; ".join(" > ".join(c.heading_path[-2:]) or "(untitled section)" for c in made)
+    return (f"Lexical and semantic match to {clause.id} ({clause.title}) in section {where}; "
+            f"confidence {confidence:.2f}. Offline retrieval: a reviewer must confirm the passage meets the clause.")

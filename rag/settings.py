@@ -1,0 +1,129 @@
+"""One Settings object (environment variables prefixed `CTRLMAP_`), with named presets.
+
+A preset is a named bundle of overrides (paper-qa style); explicit environment variables and keyword
+arguments win over the preset. `Settings.load("thorough", top_k=12)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The default: no network, no key. Lexical + static-embedding retrieval, fused and scored.
+    "offline": {"mode": "offline"},
+    # Fewer candidates, smaller passages: quick first look at a large policy set.
+    "fast": {"mode": "offline", "candidates_per_clause": 30, "max_proposals_per_clause": 3},
+    # More candidates per clause and a judge that sees more of them (LLM when configured).
+    "thorough": {"candidates_per_clause": 120, "max_proposals_per_clause": 8, "judge_candidates": 8},
+    # Any OpenAI-compatible endpoint; the judge and narrative writer switch on.
+    "llm": {"mode": "llm"},
+    # A local Ollama server (OpenAI-compatible API); embeddings stay offline.
+    "ollama": {"mode": "llm", "openai_base_url": "http://127.0.0.1:11434/v1", "llm_model": "llama3.1:8b",
+               "llm_price_in": 0.0, "llm_price_out": 0.0},
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CTRLMAP_", extra="ignore", populate_by_name=True)
+
+    preset: str = "offline"
+    data_dir: Path = Path(".ctrlmap")
+    database_url: str | None = None  # default: SQLite file in data_dir
+    workspace: str = "default"
+
+    # embeddings
+    embedding_backend: Literal["wordllama", "openai"] = "wordllama"
+    embedding_model: str = "l2_supercat_256"
+    openai_embedding_model: str = "text-embedding-3-small"
+
+    # ingestion
+    chunk_tokens: int = 180
+    chunk_overlap: int = 30
+    min_section_tokens: int = 12
+    max_file_mb: float = 50.0
+    parse_timeout_s: float = 60.0
+    parse_memory_mb: int = 1536
+
+    # mapping
+    mode: Literal["auto", "offline", "llm"] = "auto"
+    candidates_per_clause: int = 60
+    max_proposals_per_clause: int = 5
+    citations_per_proposal: int = 2
+    judge_candidates: int = 6
+
+    # language model (any OpenAI-compatible endpoint, or Azure OpenAI)
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("CTRLMAP_OPENAI_API_KEY", "OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("CTRLMAP_OPENAI_BASE_URL", "OPENAI_BASE_URL"))
+    azure_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("CTRLMAP_AZURE_ENDPOINT", "AZURE_OPENAI_ENDPOINT"))
+    azure_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("CTRLMAP_AZURE_API_KEY", "AZURE_OPENAI_API_KEY"))
+    azure_api_version: str = Field(
+        default="2024-10-21", validation_alias=AliasChoices("CTRLMAP_AZURE_API_VERSION", "OPENAI_API_VERSION"))
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = 60.0
+    llm_max_retries: int = 4
+    llm_concurrency: int = 4
+    llm_token_budget: int = 2_000_000
+    llm_max_output_tokens: int = 1200
+    llm_price_in: float | None = None  # USD per 1M input tokens; None: use the built-in table
+    llm_price_out: float | None = None
+
+    # service
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @classmethod
+    def load(cls, preset: str | None = None, **overrides: Any) -> "Settings":
+        """Settings from a named preset, then the environment, then explicit overrides."""
+        env_only = cls(**{k: v for k, v in overrides.items() if k == "preset"})
+        name = preset or env_only.preset
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+        explicit_env = cls.model_fields_set_from_env()
+        merged = {k: v for k, v in PRESETS[name].items() if k not in explicit_env}
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        merged["preset"] = name
+        return cls(**merged)
+
+    @classmethod
+    def model_fields_set_from_env(cls) -> set[str]:
+        return set(cls().model_fields_set)
+
+    # --- derived ---------------------------------------------------------------------------------
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'ctrlmap.db').resolve()}"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url or (self.azure_endpoint and self.azure_api_key))
+
+    @property
+    def use_llm(self) -> bool:
+        if self.mode == "llm":
+            return True
+        return self.mode == "auto" and self.llm_configured
+
+    def describe(self) -> dict[str, Any]:
+        """Settings safe to print: secrets masked."""
+        data = self.model_dump()
+        for key in ("openai_api_key", "azure_api_key"):
+            data[key] = "***" if data.get(key) else None
+        data["data_dir"] = str(self.data_dir)
+        data["database"] = self.db_url if not self.database_url else "(custom)"
+        data["llm"] = "on" if self.use_llm else "off"
+        return data

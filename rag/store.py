@@ -1,0 +1,284 @@
+"""The SQL store: the source of truth (SQLite by default, any SQLAlchemy URL such as PostgreSQL works).
+
+Tables hold workspaces, documents, their versions with canonical text, sections and passages, proposals with
+their citations, decisions, the audit chain, runs and API keys. Rows are converted to the domain model at
+this boundary; other stages never see ORM objects.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Iterator
+
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        create_engine, event, select)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from rag.models import Citation, Coverage, Method, Passage, Proposal, Status, utcnow
+from rag.settings import Settings
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON, list: JSON}
+
+
+def _ts() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WorkspaceRow(Base):
+    __tablename__ = "workspaces"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = _ts()
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("workspace", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.name"), index=True)
+    name: Mapped[str] = mapped_column(String(512))
+    title: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = _ts()
+    versions: Mapped[list["VersionRow"]] = relationship(back_populates="document", order_by="VersionRow.number")
+
+
+class VersionRow(Base):
+    __tablename__ = "document_versions"
+    __table_args__ = (UniqueConstraint("document_id", "sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(128))
+    byte_size: Mapped[int] = mapped_column(Integer)
+    parser: Mapped[str] = mapped_column(String(64))
+    pages: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    hidden: Mapped[list] = mapped_column(JSON, default=list)
+    warnings: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = _ts()
+    document: Mapped[DocumentRow] = relationship(back_populates="versions")
+
+
+class SectionRow(Base):
+    __tablename__ = "sections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id"), index=True)
+    heading_path: Mapped[list] = mapped_column(JSON)
+    level: Mapped[int] = mapped_column(Integer)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    page: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class PassageRow(Base):
+    __tablename__ = "passages"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id"), index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    heading_path: Mapped[list] = mapped_column(JSON)
+    page: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    current: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+
+
+class ProposalRow(Base):
+    __tablename__ = "proposals"
+    __table_args__ = (Index("ix_proposal_key", "workspace", "framework", "clause_id", "document_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    framework: Mapped[str] = mapped_column(String(64))
+    clause_id: Mapped[str] = mapped_column(String(64))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id"))
+    score: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    coverage: Mapped[str] = mapped_column(String(16))
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    method: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    prompt_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    usage: Mapped[dict] = mapped_column(JSON, default=dict)
+    corpus_version: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    origin_proposal_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    drift: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+    citations: Mapped[list["CitationRow"]] = relationship(cascade="all, delete-orphan", order_by="CitationRow.id")
+    document: Mapped[DocumentRow] = relationship()
+    version: Mapped[VersionRow] = relationship()
+
+
+class CitationRow(Base):
+    __tablename__ = "citations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
+    passage_id: Mapped[str] = mapped_column(ForeignKey("passages.id"))
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    quote: Mapped[str] = mapped_column(Text)
+
+
+class DecisionRow(Base):
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    before: Mapped[dict] = mapped_column(JSON, default=dict)
+    after: Mapped[dict] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = _ts()
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(256))
+    outcome: Mapped[str] = mapped_column(String(32))
+    before: Mapped[dict] = mapped_column(JSON, default=dict)
+    after: Mapped[dict] = mapped_column(JSON, default=dict)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """One row: the last sequence number and hash, locked while appending so the chain never forks."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    stats: Mapped[dict] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime] = _ts()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    workspace: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = _ts()
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Store:
+    """Engines and sessions. On SQLite the database runs in WAL mode (readers never wait for writers) and
+    write transactions start with BEGIN IMMEDIATE, so concurrent writers queue instead of failing."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = settings.db_url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.engine = self._sqlite_engine(url, "BEGIN")
+            self.write_engine = self._sqlite_engine(url, "BEGIN IMMEDIATE")
+        else:
+            self.engine = self.write_engine = create_engine(url, pool_pre_ping=True)
+        Base.metadata.create_all(self.write_engine)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @staticmethod
+    def _sqlite_engine(url: str, begin: str):
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    @contextmanager
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        with (self._write if write else self._read)() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def ensure_workspace(self, name: str) -> None:
+        with self.session(write=True) as s:
+            if s.get(WorkspaceRow, name) is None:
+                s.add(WorkspaceRow(name=name))
+
+    def workspaces(self) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(WorkspaceRow.name).order_by(WorkspaceRow.name)))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self.write_engine.dispose()
+
+
+# --- row -> domain --------------------------------------------------------------------------------------
+
+
+def passage_from_row(row: PassageRow, version: VersionRow) -> Passage:
+    return Passage(id=row.id, version_id=row.version_id, document_id=row.document_id,
+                   document_sha256=version.sha256, seq=row.seq, start=row.start, end=row.end,
+                   text=version.text[row.start:row.end], heading_path=row.heading_path, page=row.page,
+                   hidden=row.hidden)
+
+
+def proposal_from_row(row: ProposalRow, passages: dict[str, PassageRow] | None = None) -> Proposal:
+    citations = []
+    for c in row.citations:
+        p = passages.get(c.passage_id) if passages else None
+        citations.append(Citation(passage_id=c.passage_id, document_sha256=c.document_sha256, start=c.start,
+                                  end=c.end, quote=c.quote, document_name=row.document.name,
+                                  heading_path=p.heading_path if p else [], page=p.page if p else None))
+    return Proposal(id=row.id, workspace=row.workspace, framework=row.framework, clause_id=row.clause_id,
+                    document_id=row.document_id, document_name=row.document.name,
+                    document_sha256=row.version.sha256, citations=citations, score=row.score,
+                    confidence=row.confidence, coverage=Coverage(row.coverage), rationale=row.rationale,
+                    method=Method(row.method), status=Status(row.status), prompt_version=row.prompt_version,
+                    model=row.model, corpus_version=row.corpus_version, run_id=row.run_id,
+                    origin_proposal_id=row.origin_proposal_id, drift=row.drift or {}, usage=row.usage or {},
+                    created_at=row.created_at,
+                    updated_at=row.updated_at)

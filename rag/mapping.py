@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
 from rag import citations as cites
 from rag.context import Context
-from rag.models import Clause, Coverage, Gap, Method, Proposal
+from rag.models import Clause, Coverage, Gap, Method, Passage, Proposal
 from rag.retrieve import Signals, retrieve
 from rag.score import DocumentEvidence, ScorerModel, default_model, document_evidence
 
@@ -30,12 +30,54 @@ class MappingRun:
     stats: dict = field(default_factory=dict)
 
 
+@dataclass
+class Candidate:
+    """A passage put before a judge for one clause: its text, where it sits, and the offline scores."""
+
+    passage: Passage
+    document_name: str
+    version_text: str
+    fused: float
+    confidence: float
+
+
+@dataclass
+class JudgeItem:
+    clause: Clause
+    candidates: list[Candidate]
+    offline: list[Proposal]  # what the offline scorer would propose for this clause
+
+
+class Judge(Protocol):
+    """Turns candidates into proposals (e.g. a language model judging them). It only ever proposes."""
+
+    def review(self, items: list[JudgeItem], progress: Progress | None = None) -> dict[str, list[Proposal]]: ...
+
+
+def candidates(signals: Signals, evidence: DocumentEvidence, c: int, limit: int, per_document: int = 2
+               ) -> list[Candidate]:
+    """The clause's strongest passages, at most `per_document` from any one document."""
+    corpus, taken, out = signals.corpus, {}, []
+    col = {int(d): j for j, d in enumerate(evidence.documents)}
+    for i in np.argsort(-evidence.fused[c]):
+        p = corpus.passages[int(i)]
+        if taken.get(p.document_id, 0) >= per_document:
+            continue
+        taken[p.document_id] = taken.get(p.document_id, 0) + 1
+        out.append(Candidate(p, corpus.names.get(p.document_id, ""), corpus.texts[p.document_sha256],
+                             float(evidence.fused[c, i]), float(evidence.confidence[c, col[p.document_id]])))
+        if len(out) >= limit:
+            break
+    return out
+
+
 def assessable_clauses(ctx: Context, frameworks: list[str]) -> list[Clause]:
     return [c for key in frameworks for c in ctx.catalog.framework(key).assessable()]
 
 
 def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: list[Clause] | None = None,
-            model: ScorerModel | None = None, progress: Progress | None = None, judge=None) -> MappingRun:
+            model: ScorerModel | None = None, progress: Progress | None = None,
+            judge: Judge | None = None) -> MappingRun:
     model = model or default_model()
     clauses = clauses if clauses is not None else assessable_clauses(ctx, frameworks)
     run = MappingRun(run_id=uuid.uuid4().hex[:16], workspace=workspace, frameworks=frameworks)
@@ -45,24 +87,26 @@ def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: lis
     evidence = document_evidence(signals, model)
     if progress:
         progress("retrieve", len(clauses), len(clauses))
+    offline: dict[str, list[Proposal]] = {}
     for c, clause in enumerate(clauses):
         order = np.argsort(-evidence.confidence[c])
         run.rankings[clause.key] = [(int(evidence.documents[j]), float(evidence.confidence[c, j])) for j in order]
         chosen = [j for j in order[:ctx.settings.max_proposals_per_clause]
                   if evidence.confidence[c, j] >= model.threshold]
-        made = [_proposal(ctx, signals, evidence, model, c, int(j), run) for j in chosen]
-        if judge is not None:
-            made = judge(clause, made, signals, evidence, c)
-        made = [p for p in made if p is not None and p.citations]
+        offline[clause.key] = [p for p in (_proposal(ctx, signals, evidence, model, c, int(j), run) for j in chosen)
+                               if p is not None]
+    if judge is not None:
+        items = [JudgeItem(clause, candidates(signals, evidence, c, ctx.settings.judge_candidates),
+                           offline[clause.key]) for c, clause in enumerate(clauses)]
+        offline = {**offline, **judge.review(items, progress)}
+    for c, clause in enumerate(clauses):
+        made = [p for p in offline.get(clause.key, []) if p.citations]
         run.proposals += made
         if not made:
-            best = int(order[0]) if len(order) else None
+            ranking = run.rankings[clause.key]
+            best_doc, best_conf = ranking[0] if ranking else (None, 0.0)
             run.gaps.append(Gap(framework=clause.framework, clause_id=clause.id, title=clause.title,
-                                best_document=signals.corpus.names.get(int(evidence.documents[best]))
-                                if best is not None else None,
-                                best_confidence=float(evidence.confidence[c, best]) if best is not None else 0.0))
-        if progress and (c + 1) % 25 == 0:
-            progress("score", c + 1, len(clauses))
+                                best_document=signals.corpus.names.get(best_doc), best_confidence=best_conf))
     run.stats = {"clauses": len(clauses), "passages": len(signals.corpus.passages),
                  "documents": len(signals.corpus.names), "proposals": len(run.proposals), "gaps": len(run.gaps),
                  "scorer": model.version, "corpus_version": ctx.catalog.version}

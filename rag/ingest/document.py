@@ -15,11 +15,26 @@ from rag.models import HiddenSpan, Section
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def clean_line(text: str) -> str:
     """NFC, no control characters, single spaces: the form all canonical text takes."""
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    if text.isascii():  # the common case, without a per-character Python loop
+        text = _ASCII_CONTROL.sub("", text)
+    else:
+        text = unicodedata.normalize("NFC", text)
+        text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     return _SPACES.sub(" ", text).strip()
+
+
+@dataclass
+class TableCell:
+    start: int
+    end: int
+    row: int
+    col: int
+    table: int  # index into ParsedDocument.tables
 
 
 @dataclass
@@ -34,6 +49,7 @@ class ParsedDocument:
     pages: int | None = None
     warnings: list[str] = field(default_factory=list)
     page_starts: list[tuple[int, int]] = field(default_factory=list)  # (offset, page number)
+    cells: list[TableCell] = field(default_factory=list)
 
     def page_at(self, offset: int) -> int | None:
         page = None
@@ -64,6 +80,7 @@ class TextBuilder:
         self.page: int | None = None
         self._table_start: int | None = None
         self.page_starts: list[tuple[int, int]] = []
+        self.cells: list[TableCell] = []
 
     def _append(self, text: str) -> tuple[int, int]:
         if self._parts:
@@ -95,6 +112,17 @@ class TextBuilder:
     def inline_hidden(self, block_start: int, offset: int, length: int, reason: str) -> None:
         """Mark part of the block that starts at `block_start` as hidden."""
         self.hidden.append(HiddenSpan(start=block_start + offset, end=block_start + offset + length, reason=reason))
+
+    def row(self, cells: list[str], row: int) -> None:
+        """One table row as a block of cells joined by " | "; each cell's span is recorded."""
+        cells = [clean_line(c.replace("\n", " ")) for c in cells]
+        if not any(cells):
+            return
+        start, _ = self._append(" | ".join(cells))
+        for col, cell in enumerate(cells):
+            self.cells.append(TableCell(start=start, end=start + len(cell), row=row, col=col,
+                                        table=len(self.tables)))
+            start += len(cell) + 3
 
     def table_start(self) -> None:
         self._table_start = self._len + (2 if self._parts else 0)
@@ -132,4 +160,4 @@ class TextBuilder:
             title = next(h.title for h in self._headings if h.level == top)
         return ParsedDocument(text=self.text, sections=self.sections(), media_type=media_type, parser=parser,
                               title=title, hidden=self.hidden, tables=self.tables, pages=pages,
-                              warnings=warnings or [], page_starts=self.page_starts)
+                              warnings=warnings or [], page_starts=self.page_starts, cells=self.cells)

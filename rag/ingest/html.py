@@ -23,6 +23,7 @@ class _Walker(HTMLParser):
         self.stack: list[tuple[str, bool]] = []  # (tag, hidden)
         self.buffer: list[str] = []
         self.cells: list[str] | None = None
+        self.rownum = 0
         self.heading: int | None = None
         self.skip = 0
         self.title: str | None = None
@@ -82,9 +83,14 @@ class _Walker(HTMLParser):
             self.heading = None
         if tag == "tr" and self.cells is not None:
             row, self.cells = self.cells, None
-            self.doc.block(" | ".join(row), hidden_reason="html-hidden" if self.hidden else None)
+            if self.hidden:
+                self.doc.block(" | ".join(row), hidden_reason="html-hidden")
+            else:
+                self.doc.row(row, self.rownum)
+                self.rownum += 1
         if tag == "table":
             self.doc.table_end()
+            self.rownum = 0
         while self.stack:
             if self.stack.pop()[0] == tag:
                 break

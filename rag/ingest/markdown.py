@@ -35,6 +35,7 @@ def parse_markdown(text: str) -> ParsedDocument:
     doc = TextBuilder()
     prefix_stack: list[str] = []
     row: list[str] | None = None
+    rownum = 0
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -48,13 +49,14 @@ def parse_markdown(text: str) -> ParsedDocument:
             prefix_stack.pop()
         elif tok.type == "table_open":
             doc.table_start()
+            rownum = 0
         elif tok.type == "table_close":
             doc.table_end()
         elif tok.type == "tr_open":
             row = []
         elif tok.type == "tr_close" and row is not None:
-            doc.block(" | ".join(cell for cell in row))
-            row = None
+            doc.row(row, rownum)
+            row, rownum = None, rownum + 1
         elif tok.type == "inline" and row is not None:
             row.append(_inline_text(tok).replace("\n", " ").strip())
         elif tok.type == "inline":

@@ -43,3 +43,22 @@ def version_text(ctx: Context, workspace: str, sha256: str) -> str:
     if text is None:
         raise NotFound(f"no document version {sha256[:12]} in workspace {workspace}")
     return text
+
+
+def set_title(ctx: Context, workspace: str, document_id: int, title: str) -> bool:
+    """Rename a document's display title; its passages are re-indexed (the title is part of what they are
+    indexed under). Returns True when the title changed."""
+    from rag.retrieve import load_passages
+
+    title = " ".join(title.split())[:512]
+    with ctx.store.session(write=True) as s:
+        doc = s.scalar(select(DocumentRow).where(DocumentRow.id == document_id, DocumentRow.workspace == workspace))
+        if doc is None:
+            raise NotFound(f"no document {document_id} in workspace {workspace}")
+        if not title or doc.title == title:
+            return False
+        doc.title = title
+    corpus = load_passages(ctx, workspace, include_hidden=True)
+    items = [(p, corpus.indexed_text(i)) for i, p in enumerate(corpus.passages) if p.document_id == document_id]
+    ctx.index.add(workspace, items)
+    return True

@@ -7,7 +7,6 @@ would download a model) and runs with telemetry off.
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Callable, Iterable
 
@@ -18,7 +17,6 @@ from rag.models import Clause, Passage
 from rag.settings import Settings
 
 BATCH = 2000
-logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 class ChromaEmbeddingFunction:

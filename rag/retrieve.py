@@ -3,6 +3,7 @@ clause against every current passage, computed as two matrix products rather tha
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -77,6 +78,8 @@ class LexicalIndex:
 
     def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75) -> None:
         import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
 
         tokens = tokenize(texts)
         self.vocab = {t: i for i, t in enumerate(sorted({t for doc in tokens for t in doc}))}

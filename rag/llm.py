@@ -166,7 +166,7 @@ class Usage:
 
     def as_dict(self) -> dict:
         return {"calls": self.calls, "cache_hits": self.cache_hits, "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens, "cost_usd": round(self.cost_usd, 4)}
+                "output_tokens": self.output_tokens, "cost_usd": round(self.cost_usd, 6)}
 
 
 class ResponseCache:
@@ -258,17 +258,27 @@ class LLMClient:
             return Reply(failure="timeout", detail=str(exc)), (0, 0)
         except openai.RateLimitError as exc:
             return Reply(failure="rate_limited", detail=str(exc)), (0, 0)
-        except (openai.APIError, ValueError, KeyError) as exc:
+        except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
+            # the client refuses to parse a reply cut off at the token limit or stopped by a filter
+            failure = "malformed" if isinstance(exc, openai.LengthFinishReasonError) else "refusal"
+            completion = getattr(exc, "completion", None)
+            usage = getattr(completion, "usage", None)
+            tokens = (getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
+            return self._with_usage(Reply(failure=failure, detail=str(exc)[:300]), tokens,
+                                    getattr(completion, "model", None)), tokens
+        except (openai.OpenAIError, ValueError, KeyError) as exc:
             return Reply(failure="api", detail=f"{type(exc).__name__}: {exc}"[:300]), (0, 0)
         raw = out["raw"]
         meta = getattr(raw, "usage_metadata", None) or {}
         tokens = (int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0)))
-        usage = {"input_tokens": tokens[0], "output_tokens": tokens[1],
-                 "cost_usd": cost(self.settings, *tokens), "cached": False}
-        model = (raw.response_metadata or {}).get("model_name") or self.model
         reply = validate(raw, out.get("parsing_error"), schema)
-        reply.usage, reply.model = usage, model
-        return reply, tokens
+        return self._with_usage(reply, tokens, (raw.response_metadata or {}).get("model_name")), tokens
+
+    def _with_usage(self, reply: Reply, tokens: tuple[int, int], model: str | None) -> Reply:
+        reply.usage = {"input_tokens": tokens[0], "output_tokens": tokens[1],
+                       "cost_usd": cost(self.settings, *tokens), "cached": False}
+        reply.model = model or self.model
+        return reply
 
 
 def validate(raw, parsing_error: Exception | None, schema: type[BaseModel]) -> Reply:

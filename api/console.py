@@ -19,7 +19,7 @@ from rag.context import Context
 from rag.errors import CtrlmapError
 from rag.settings import Settings
 
-console = Console(stderr=False)
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
 
 

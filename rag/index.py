@@ -133,10 +133,11 @@ class VectorIndex:
 
     # --- clauses --------------------------------------------------------------------------------------
 
-    def clause_vectors(self, catalog_version: str, clauses: list[Clause], texts: list[str]) -> np.ndarray:
+    def clause_vectors(self, catalog_version: str, clauses: list[Clause], texts: list[str],
+                       variant: str = "full") -> np.ndarray:
         """Clause query vectors, embedded once per catalog version and kept beside the passages."""
         col = self._collection(f"clauses-{catalog_version}-{self.model}")
-        ids = [c.key.replace(" ", "_") for c in clauses]
+        ids = [f"{c.key}#{variant}".replace(" ", "_") for c in clauses]
         have = set(col.get(ids=ids, include=[])["ids"])
         missing = [(i, t) for i, t in zip(ids, texts) if i not in have]
         for k in range(0, len(missing), BATCH):

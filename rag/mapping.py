@@ -59,13 +59,13 @@ def candidates(signals: Signals, evidence: DocumentEvidence, c: int, limit: int,
     """The clause's strongest passages, at most `per_document` from any one document."""
     corpus, taken, out = signals.corpus, {}, []
     col = {int(d): j for j, d in enumerate(evidence.documents)}
-    for i in np.argsort(-evidence.fused[c]):
+    for i in np.argsort(-evidence.passage[c]):
         p = corpus.passages[int(i)]
         if taken.get(p.document_id, 0) >= per_document:
             continue
         taken[p.document_id] = taken.get(p.document_id, 0) + 1
         out.append(Candidate(p, corpus.names.get(p.document_id, ""), corpus.texts[p.document_sha256],
-                             float(evidence.fused[c, i]), float(evidence.confidence[c, col[p.document_id]])))
+                             float(evidence.passage[c, i]), float(evidence.confidence[c, col[p.document_id]])))
         if len(out) >= limit:
             break
     return out
@@ -118,11 +118,11 @@ def _proposal(ctx: Context, signals: Signals, evidence: DocumentEvidence, model:
     clause = signals.clauses[c]
     corpus = signals.corpus
     terms = cites.query_terms(clause.query_text())
-    passage_idx = evidence.best_passages[c][j][:ctx.settings.citations_per_proposal]
-    top = evidence.fused[c, passage_idx[0]] if passage_idx else 0.0
+    passage_idx = evidence.best_passages(c, j, ctx.settings.citations_per_proposal)
+    top = evidence.passage[c, passage_idx[0]] if passage_idx else 0.0
     made = []
     for k, i in enumerate(passage_idx):
-        if k and evidence.fused[c, i] < top - 1.0:  # a second citation only when it is nearly as strong
+        if k and evidence.passage[c, i] < top - 1.0:  # a second citation only when it is nearly as strong
             break
         passage = corpus.passages[i]
         text = corpus.texts[passage.document_sha256]
@@ -135,7 +135,7 @@ def _proposal(ctx: Context, signals: Signals, evidence: DocumentEvidence, model:
     return Proposal(
         workspace=run.workspace, framework=clause.framework, clause_id=clause.id, document_id=first.document_id,
         document_name=corpus.names.get(first.document_id, ""), document_sha256=first.document_sha256,
-        citations=made, score=float(evidence.features[c, j, 0]), confidence=round(confidence, 4),
+        citations=made, score=float(evidence.scores[c, j]), confidence=round(confidence, 4),
         coverage=Coverage.full if confidence >= model.full_threshold else Coverage.partial,
         rationale=_rationale(clause, made, confidence), method=Method.offline,
         corpus_version=ctx.catalog.version, run_id=run.run_id, model=f"scorer:{model.version}")

@@ -1,5 +1,11 @@
-"""Candidate retrieval for many clauses at once: lexical (BM25) and dense (static embeddings) scores of every
-clause against every current passage, computed as two matrix products rather than one query per clause."""
+"""Candidate retrieval for many clauses at once.
+
+Each clause is queried three ways (everything known about it; its title and keywords; its title and the
+language a policy meeting it would use). For every query, lexical (BM25) and dense (static embeddings)
+scores against every current passage are two matrix products, not one query per clause; they are
+standardized per clause and pooled per document (mean of the two best passages). Whole-document BM25 and
+title similarity complete the evidence the scorer combines.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ from rag.context import Context
 from rag.index import passage_document
 from rag.models import Clause, Passage
 from rag.store import DocumentRow, PassageRow, VersionRow
+
+VARIANTS = ("full", "keywords", "policy")
 
 
 @dataclass
@@ -74,13 +82,12 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 
 
 class LexicalIndex:
-    """BM25 (bm25s) weights as a sparse term x passage matrix, so all clause queries score in one product."""
+    """BM25 (bm25s) weights as a sparse term x text matrix, so all clause queries score in one product."""
 
     def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75) -> None:
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
-
         tokens = tokenize(texts)
         self.vocab = {t: i for i, t in enumerate(sorted({t for doc in tokens for t in doc}))}
         retriever = bm25s.BM25(k1=k1, b=b)
@@ -109,35 +116,91 @@ class LexicalIndex:
         return np.asarray((self.query_matrix(queries) @ self.weights).todense(), dtype=np.float32)
 
 
-# --- both -----------------------------------------------------------------------------------------------
+# --- signals --------------------------------------------------------------------------------------------
+
+
+def standardize(m: np.ndarray) -> np.ndarray:
+    """Per row (clause): subtract the mean, divide by the standard deviation."""
+    mean = m.mean(axis=1, keepdims=True)
+    std = m.std(axis=1, keepdims=True)
+    return (m - mean) / np.maximum(std, 1e-6)
+
+
+def clause_queries(clause: Clause) -> dict[str, str]:
+    return {"full": clause.query_text(),
+            "keywords": f"{clause.title}\n{', '.join(clause.keywords)}",
+            "policy": f"{clause.title}\n{clause.policy_language or clause.description}"}
 
 
 @dataclass
 class Signals:
-    """Per clause x passage scores from each retriever."""
+    """Evidence of every clause against every document of a corpus."""
 
     clauses: list[Clause]
     corpus: Corpus
-    lexical: np.ndarray
-    dense: np.ndarray
+    documents: np.ndarray  # document ids, one column each
+    segments: list[tuple[int, int]]  # passage index range of each document column
+    pooled: dict[str, np.ndarray]  # clause x document, passage evidence pooled (standardized per clause)
+    whole: dict[str, np.ndarray]  # clause x document, whole-document BM25 (raw)
+    title: dict[str, np.ndarray]  # clause x document, similarity to the document title (raw)
+    passage: np.ndarray  # clause x passage, fused standardized lexical + dense (choosing what to cite)
+    tokens: np.ndarray  # words per document
+
+    @property
+    def n_documents(self) -> int:
+        return len(self.documents)
 
 
-def clause_queries(ctx: Context, clauses: list[Clause]) -> list[str]:
-    return [c.query_text() for c in clauses]
+def _segments(doc_ids: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Passages are ordered by document: the document ids in order and each one's passage range."""
+    if len(doc_ids) == 0:
+        return np.zeros(0, dtype=np.int64), []
+    starts = np.concatenate([[0], np.nonzero(np.diff(doc_ids))[0] + 1])
+    ends = np.concatenate([starts[1:], [len(doc_ids)]])
+    return doc_ids[starts], list(zip(starts.tolist(), ends.tolist()))
+
+
+def pool_top2(m: np.ndarray, segments: list[tuple[int, int]]) -> np.ndarray:
+    """Per document: the mean of its two best passages (its only passage when it has one)."""
+    out = np.empty((m.shape[0], len(segments)), dtype=np.float32)
+    for j, (s, e) in enumerate(segments):
+        sub = m[:, s:e]
+        out[:, j] = sub[:, 0] if e - s == 1 else np.partition(sub, -2, axis=1)[:, -2:].mean(axis=1)
+    return out
 
 
 def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus | None = None) -> Signals:
     from rag.ingest.pipeline import sync_index
 
     corpus = corpus or load_passages(ctx, workspace)
-    if not corpus.passages or not clauses:
-        empty = np.zeros((len(clauses), len(corpus.passages)), dtype=np.float32)
-        return Signals(clauses, corpus, empty, empty.copy())
+    documents, segments = _segments(corpus.document_ids)
+    n_c, n_d, n_p = len(clauses), len(documents), len(corpus.passages)
+    empty = Signals(clauses, corpus, documents, segments, {}, {}, {}, np.zeros((n_c, n_p), np.float32),
+                    np.zeros(n_d))
+    if not n_p or not n_c:
+        return empty
     sync_index(ctx, workspace)
-    texts = [corpus.indexed_text(i) for i in range(len(corpus.passages))]
-    queries = clause_queries(ctx, clauses)
-    lexical = LexicalIndex(texts).scores(queries)
+    texts = [corpus.indexed_text(i) for i in range(n_p)]
+    doc_texts = [" ".join(p.text for p in corpus.passages[s:e]) for s, e in segments]
+    titles = [corpus.titles.get(int(d), "") + " " + corpus.names.get(int(d), "").rsplit(".", 1)[0].replace("-", " ")
+              for d in documents]
     passage_vecs = ctx.index.vectors(workspace, [p.id for p in corpus.passages])
-    clause_vecs = ctx.index.clause_vectors(ctx.catalog.version, clauses, queries)
-    dense = clause_vecs @ passage_vecs.T
-    return Signals(clauses, corpus, lexical, dense.astype(np.float32))
+    title_vecs = ctx.embeddings.embed_array(titles)
+    lexical, whole_lexical, title_lexical = LexicalIndex(texts), LexicalIndex(doc_texts), LexicalIndex(titles)
+    queries = {v: [clause_queries(c)[v] for c in clauses] for v in VARIANTS}
+    signals = empty
+    signals.tokens = np.array([sum(len(corpus.passages[i].text.split()) for i in range(s, e)) for s, e in segments])
+    for variant in VARIANTS:
+        qvecs = ctx.index.clause_vectors(ctx.catalog.version, clauses, queries[variant], variant)
+        lex = standardize(lexical.scores(queries[variant]))
+        dense = standardize(qvecs @ passage_vecs.T)
+        signals.pooled[f"{variant}.lexical"] = pool_top2(lex, segments)
+        signals.pooled[f"{variant}.dense"] = pool_top2(dense, segments)
+        signals.whole[variant] = whole_lexical.scores(queries[variant])
+        if variant == "full":
+            signals.passage = lex + dense
+        if variant in ("full", "keywords"):
+            signals.title[f"{variant}.dense"] = qvecs @ title_vecs.T
+            if variant == "keywords":
+                signals.title[f"{variant}.lexical"] = title_lexical.scores(queries[variant])
+    return signals

@@ -1,10 +1,11 @@
-"""From passage-level signals to per-document evidence, a calibrated confidence, and a decision to propose.
+"""From retrieval signals to one score per clause and document, a calibrated confidence, and a decision.
 
-For each clause every signal is standardized across the corpus (so clauses with long or short queries are
-comparable), the signals are fused, and passage evidence is aggregated per document. A small logistic model
-turns the document's features into a confidence; one global threshold decides what is proposed and what is
-a gap. The model's weights live in `rag/scorer.json` (fit by `python -m evals.calibrate` on the development
-sets, leave-one-dataset-out figures in its report).
+Content evidence is the sum of the passage signals (lexical and dense, three queries, pooled per document)
+and whole-document BM25, standardized across the workspace's documents. A document with almost no text (a
+stub: "Coming soon") cannot be judged on content, so its title speaks for it, in proportion to how little
+text it has. A logistic model turns the score and the document's rank into a confidence; one global
+threshold decides what is proposed and what is a gap. The model lives in `rag/scorer.json`, fit by
+`python -m evals.calibrate` on the development datasets, which also reports leave-one-dataset-out figures.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from importlib import resources
 
 import numpy as np
 
-from rag.retrieve import Signals
+from rag.retrieve import Signals, standardize
+
+FEATURES = ("score", "rank_inv")
 
 
 @dataclass
@@ -26,71 +29,70 @@ class ScorerModel:
     bias: float
     threshold: float
     full_threshold: float
-    lexical_weight: float = 0.5
+    stub_tokens: float = 30.0
     version: str = "default"
+    trained_on: list[str] | None = None
 
     def confidence(self, x: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(x @ np.asarray(self.weights, dtype=np.float32) + self.bias)))
+        z = x @ np.asarray(self.weights, dtype=np.float32) + self.bias
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    def dump(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
 
 
 @lru_cache(maxsize=1)
 def default_model() -> ScorerModel:
     data = json.loads(resources.files("rag").joinpath("scorer.json").read_text(encoding="utf-8"))
-    return ScorerModel(**data)
+    return ScorerModel(**{k: v for k, v in data.items() if k in ScorerModel.__dataclass_fields__})
 
 
-def _standardize(m: np.ndarray) -> np.ndarray:
-    mean = m.mean(axis=1, keepdims=True)
-    std = m.std(axis=1, keepdims=True)
-    return (m - mean) / np.maximum(std, 1e-6)
+def _across_documents(m: np.ndarray, n_documents: int) -> np.ndarray:
+    """Standardize per clause across documents; with too few documents to compare, leave as is."""
+    return standardize(m) if n_documents >= 3 else m
+
+
+def document_scores(signals: Signals, stub_tokens: float = 30.0) -> np.ndarray:
+    """Clause x document score: content evidence, with the title standing in for near-empty documents."""
+    n_d = signals.n_documents
+    n_c = len(signals.clauses)
+    if n_d == 0 or n_c == 0:
+        return np.zeros((n_c, n_d), dtype=np.float32)
+    content = sum(signals.pooled.values()) + sum(_across_documents(m, n_d) for m in signals.whole.values())
+    content = _across_documents(content, n_d) if n_d >= 3 else content / (len(signals.pooled) + len(signals.whole))
+    title = _across_documents(sum(_across_documents(m, n_d) for m in signals.title.values()), n_d)
+    stub = np.exp(-signals.tokens / stub_tokens)[None, :]
+    return (content * (1 - stub) + title * stub).astype(np.float32)
+
+
+def features(scores: np.ndarray) -> np.ndarray:
+    """Clause x document x FEATURES."""
+    ranks = np.argsort(np.argsort(-scores, axis=1), axis=1)
+    return np.stack([scores, 1.0 / (1.0 + ranks)], axis=-1).astype(np.float32)
 
 
 @dataclass
 class DocumentEvidence:
-    """Per clause x document: features, confidence and the best passages (indices into the corpus)."""
+    """Per clause x document: score, features and confidence; and each document's best passages."""
 
-    documents: np.ndarray  # document ids, one column each
-    features: np.ndarray  # clauses x documents x features
-    confidence: np.ndarray  # clauses x documents
-    best_passages: list[list[list[int]]]  # clause -> document column -> passage indices, best first
-    fused: np.ndarray  # clauses x passages
+    documents: np.ndarray
+    scores: np.ndarray
+    features: np.ndarray
+    confidence: np.ndarray
+    segments: list[tuple[int, int]]
+    passage: np.ndarray  # clause x passage evidence (for choosing citations and judge candidates)
+
+    def best_passages(self, c: int, j: int, keep: int = 3) -> list[int]:
+        """Indices (into the corpus) of document column j's strongest passages for clause c."""
+        s, e = self.segments[j]
+        return [int(s + k) for k in np.argsort(-self.passage[c, s:e])[:keep]]
 
 
-FEATURES = ("fused_max", "fused_top2", "fused_doc_z", "lexical_max", "dense_max", "dense_raw", "rank_inv")
-
-
-def document_evidence(signals: Signals, model: ScorerModel | None = None, keep: int = 3) -> DocumentEvidence:
+def document_evidence(signals: Signals, model: ScorerModel | None = None) -> DocumentEvidence:
     model = model or default_model()
-    n_clauses, n_passages = signals.lexical.shape
-    doc_of = signals.corpus.document_ids
-    documents = np.unique(doc_of)
-    if n_passages == 0 or n_clauses == 0:
-        empty = np.zeros((n_clauses, len(documents)), dtype=np.float32)
-        return DocumentEvidence(documents, np.zeros((n_clauses, len(documents), len(FEATURES))), empty,
-                                [[[] for _ in documents] for _ in range(n_clauses)], signals.lexical)
-    zl, zd = _standardize(signals.lexical), _standardize(signals.dense)
-    w = model.lexical_weight
-    fused = w * zl + (1 - w) * zd
-    cols = np.searchsorted(documents, doc_of)
-    feats = np.zeros((n_clauses, len(documents), len(FEATURES)), dtype=np.float32)
-    best: list[list[list[int]]] = [[[] for _ in documents] for _ in range(n_clauses)]
-    for j, _doc in enumerate(documents):
-        idx = np.nonzero(cols == j)[0]
-        f = fused[:, idx]
-        order = np.argsort(-f, axis=1)
-        top1 = np.take_along_axis(f, order[:, :1], axis=1)[:, 0]
-        top2 = np.take_along_axis(f, order[:, :2], axis=1).mean(axis=1)
-        feats[:, j, 0] = top1
-        feats[:, j, 1] = top2
-        feats[:, j, 3] = zl[:, idx].max(axis=1)
-        feats[:, j, 4] = zd[:, idx].max(axis=1)
-        feats[:, j, 5] = signals.dense[:, idx].max(axis=1)
-        for c in range(n_clauses):
-            best[c][j] = [int(idx[k]) for k in order[c, :keep]]
-    doc_scores = feats[:, :, 0]
-    feats[:, :, 2] = _standardize(doc_scores) if len(documents) > 1 else 0.0
-    ranks = np.argsort(np.argsort(-doc_scores, axis=1), axis=1)
-    feats[:, :, 6] = 1.0 / (1.0 + ranks)
+    scores = document_scores(signals, model.stub_tokens)
+    feats = features(scores)
     selected = [FEATURES.index(name) for name in model.features]
-    confidence = model.confidence(feats[:, :, selected])
-    return DocumentEvidence(documents, feats, confidence.astype(np.float32), best, fused)
+    confidence = model.confidence(feats[:, :, selected]) if scores.size else scores
+    return DocumentEvidence(signals.documents, scores, feats, confidence.astype(np.float32), signals.segments,
+                            signals.passage)

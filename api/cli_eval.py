@@ -1,0 +1,72 @@
+"""`ctrlmap eval` and `ctrlmap bench`: measured quality and speed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from api.console import STATE, console, handle_errors, table
+
+bench_app = typer.Typer(help="Benchmarks: scripts that print figures (not timed tests).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
+    app.add_typer(bench_app, name="bench")
+
+
+@handle_errors
+def eval_command(
+    dataset: list[Path] = typer.Option(..., "--dataset", "-d", exists=True, file_okay=False,
+                                       help="Labeled dataset folder (FORMAT.md layout). Repeatable."),
+    framework: list[str] = typer.Option([], "--framework", "-f", help="Only these framework keys."),
+    mode: str = typer.Option("offline", help="offline, or llm (judge with the configured model)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the runs as JSON here."),
+    report: Optional[Path] = typer.Option(None, help="Write report.md and eval.png into this folder."),
+    baselines: bool = typer.Option(True, help="Also score the bm25, dense and hybrid baselines."),
+) -> None:
+    """Score the mapping pipeline (and the baselines) on real labeled policy sets."""
+    from evals import report as reporting
+    from evals.run import evaluate
+
+    if mode not in ("offline", "llm"):
+        raise typer.BadParameter("mode must be offline or llm")
+    factory = _judge_factory() if mode == "llm" else None
+    methods = ["ctrlmap", "bm25", "dense", "hybrid"] if baselines else ["ctrlmap"]
+    results = []
+    for path in dataset:
+        console.print(f"[cyan]•[/] {path.name}: ingesting through the pipeline into a throw-away workspace")
+        results += evaluate(path, framework or None, mode, STATE.catalogs, methods, factory,
+                            log=lambda line: console.print(line, highlight=False))
+    console.print(table("Evaluation", reporting.rows(results)))
+    console.print(table("Means over dataset x framework pairs", reporting.means(results)))
+    if json_out:
+        reporting.write_json(results, json_out)
+        console.print(f"wrote {json_out}")
+    if report:
+        report.mkdir(parents=True, exist_ok=True)
+        (report / "report.md").write_text(reporting.markdown(results), encoding="utf-8")
+        reporting.plot(results, report / "eval.png")
+        console.print(f"wrote {report / 'report.md'} and {report / 'eval.png'}")
+
+
+def _judge_factory():
+    def make(ctx):
+        from rag.judge import make_judge
+
+        return make_judge(ctx)
+
+    return make
+
+
+@bench_app.command("map")
+@handle_errors
+def bench_map(sizes: list[int] = typer.Option([300, 5000], "--size", help="Corpus sizes (documents)."),
+              loop_clauses: int = typer.Option(40, help="Clauses timed in the per-clause loop comparison.")) -> None:
+    """Map all clauses of the four frameworks against generated corpora; prints time, RSS and batching gain."""
+    from evals.bench.mapping import run
+
+    for row in run(sizes, loop_clauses, log=lambda line: console.print(line, highlight=False)):
+        console.print(table(f"bench map: {row['documents']} documents", [row]))

@@ -1,0 +1,152 @@
+"""Fit the scorer's confidence model on the development datasets and choose one global operating threshold.
+
+    python -m evals.calibrate ../shared/evals/datasets/*  [--write]
+
+Leave-one-dataset-out: for each dataset, the model and threshold are fit on the others and scored on it;
+those held-out figures are what the report gives. `--write` then fits on all datasets and writes
+`rag/scorer.json`. The threshold is never chosen per dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.mapping import assessable_clauses
+from rag.retrieve import retrieve
+from rag.score import FEATURES, ScorerModel, default_model, document_scores, features
+from evals.datasets import load
+from evals.metrics import mean_average_precision, pair_scores
+from evals.run import WORKSPACE, gold_and_clauses, prepare
+
+SCORER = Path(__file__).resolve().parents[1] / "rag" / "scorer.json"
+
+
+@dataclass
+class Pair:
+    """One dataset x framework: features per labeled control and document, and the gold."""
+
+    dataset: str
+    framework: str
+    controls: list[str]
+    documents: list[str]
+    x: np.ndarray  # controls x documents x features
+    gold: dict[str, set[str]]
+
+
+def collect(dataset_dirs: list[Path], stub_tokens: float) -> list[Pair]:
+    pairs = []
+    for root in dataset_dirs:
+        ws = prepare(load(root))
+        for framework in ws.dataset.frameworks():
+            if framework not in ws.ctx.catalog.frameworks:
+                continue
+            gold, stand_in, _ = gold_and_clauses(ws, framework)
+            if not gold:
+                continue
+            clauses = assessable_clauses(ws.ctx, [framework])
+            signals = retrieve(ws.ctx, WORKSPACE, clauses)
+            x_all = features(document_scores(signals, stub_tokens))
+            row = {c.id: i for i, c in enumerate(clauses)}
+            docs = [ws.doc_of[int(d)] for d in signals.documents]
+            controls = sorted(gold)
+            x = np.stack([_best_leaf(x_all, [row[leaf.id] for leaf in stand_in[c]]) for c in controls])
+            pairs.append(Pair(ws.dataset.name, framework, controls, docs, x, gold))
+            print(f"  collected {ws.dataset.name} / {framework}: {len(controls)} controls x {len(docs)} documents")
+        ws.ctx.close()
+    return pairs
+
+
+def _best_leaf(x_all: np.ndarray, rows: list[int]) -> np.ndarray:
+    sub = x_all[rows]  # leaves x documents x features
+    return np.take_along_axis(sub, sub[:, :, :1].argmax(axis=0)[None], axis=0)[0]
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 100) -> tuple[np.ndarray, float]:
+    """Plain (unweighted, so calibrated) logistic regression by Newton's method."""
+    w, b = np.zeros(x.shape[1]), 0.0
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    theta = np.zeros(x.shape[1] + 1)
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(xb @ theta, -30, 30)))
+        grad = xb.T @ (p - y) / len(y) + l2 * np.r_[theta[:-1], 0]
+        hess = (xb.T * (p * (1 - p))) @ xb / len(y) + l2 * np.eye(len(theta))
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    w, b = theta[:-1], float(theta[-1])
+    return w, b
+
+
+def _xy(pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for p in pairs:
+        xs.append(p.x.reshape(-1, p.x.shape[-1]))
+        ys.append(np.array([[d in p.gold[c] for d in p.documents] for c in p.controls], float).ravel())
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _confidence(p: Pair, w: np.ndarray, b: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(p.x @ w + b, -30, 30)))
+
+
+def score_pair(p: Pair, w: np.ndarray, b: float, threshold: float) -> dict:
+    conf = _confidence(p, w, b)
+    rankings = {c: [p.documents[j] for j in np.argsort(-conf[i])] for i, c in enumerate(p.controls)}
+    proposed = {(c, p.documents[j]) for i, c in enumerate(p.controls) for j in np.nonzero(conf[i] >= threshold)[0]}
+    s = pair_scores(proposed, p.gold, p.documents)
+    return {"map": mean_average_precision(rankings, p.gold), "f1": s.f1, "precision": s.precision,
+            "recall": s.recall, "kappa": s.kappa}
+
+
+def choose_threshold(pairs: list[Pair], w: np.ndarray, b: float) -> float:
+    grid = np.round(np.arange(0.05, 0.9, 0.01), 2)
+    return float(max(grid, key=lambda t: np.mean([score_pair(p, w, b, t)["f1"] for p in pairs])))
+
+
+def fit(pairs: list[Pair]) -> tuple[np.ndarray, float, float]:
+    x, y = _xy(pairs)
+    w, b = fit_logistic(x, y)
+    return w, b, choose_threshold(pairs, w, b)
+
+
+def leave_one_dataset_out(pairs: list[Pair]) -> list[dict]:
+    rows = []
+    for held in sorted({p.dataset for p in pairs}):
+        w, b, t = fit([p for p in pairs if p.dataset != held])
+        for p in pairs:
+            if p.dataset == held:
+                rows.append({"dataset": held, "framework": p.framework, "threshold": t, **score_pair(p, w, b, t)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("datasets", nargs="+", type=Path)
+    parser.add_argument("--write", action="store_true", help="fit on all datasets and write rag/scorer.json")
+    args = parser.parse_args()
+    prior = default_model()
+    pairs = collect(args.datasets, prior.stub_tokens)
+    print("\nleave-one-dataset-out (model and threshold fit on the other datasets):")
+    rows = leave_one_dataset_out(pairs)
+    for r in rows:
+        print(f"  {r['dataset']:22s} {r['framework']:15s} MAP {r['map']:.3f}  F1 {r['f1']:.3f}  P {r['precision']:.3f}"
+              f"  R {r['recall']:.3f}  kappa {r['kappa']:.3f}  (threshold {r['threshold']:.2f})")
+    print(f"  mean MAP {np.mean([r['map'] for r in rows]):.3f}  mean F1 {np.mean([r['f1'] for r in rows]):.3f}")
+    if args.write:
+        w, b, t = fit(pairs)
+        model = ScorerModel(features=list(FEATURES), weights=[round(float(v), 4) for v in w], bias=round(b, 4),
+                            threshold=t, full_threshold=round(min(0.95, t + 0.35), 2),
+                            stub_tokens=prior.stub_tokens, version=f"logit-{len(pairs)}pairs",
+                            trained_on=sorted({p.dataset for p in pairs}))
+        SCORER.write_text(json.dumps(model.dump(), indent=2) + "\n", encoding="utf-8")
+        print(f"\nwrote {SCORER}: weights {model.weights}, bias {model.bias}, threshold {t}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Eval reports: a console/Markdown table, JSON, and a PNG comparing the pipeline with the baselines."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from evals.run import RunResult
+
+COLUMNS = ["dataset", "framework", "method", "clauses", "documents", "map", "R@1", "R@3", "R@5", "R@10",
+           "precision", "recall", "f1", "kappa", "citation_failures", "seconds", "peak_rss_mb"]
+
+
+def rows(results: list[RunResult]) -> list[dict]:
+    out = []
+    for r in results:
+        d = r.as_dict()
+        d.update({f"R@{k}": v for k, v in r.recall_at.items()})
+        out.append({c: d.get(c) for c in COLUMNS})
+    return out
+
+
+def means(results: list[RunResult]) -> list[dict]:
+    by: dict[str, list[RunResult]] = defaultdict(list)
+    for r in results:
+        by[r.method].append(r)
+    return [{"method": m, "pairs": len(rs), "mean map": round(sum(r.map for r in rs) / len(rs), 3),
+             "mean f1": round(sum(r.f1 for r in rs) / len(rs), 3),
+             "mean kappa": round(sum(r.kappa for r in rs) / len(rs), 3),
+             "citation failures": sum(r.citation_failures for r in rs)} for m, rs in by.items()]
+
+
+def write_json(results: list[RunResult], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runs": [r.as_dict() for r in results]}, indent=1), encoding="utf-8")
+
+
+def markdown(results: list[RunResult], title: str = "ctrlmap mapping evaluation") -> str:
+    table = rows(results)
+    out = [f"# {title}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in table:
+        out.append("| " + " | ".join(_fmt(row[c]) for c in COLUMNS) + " |")
+    out += ["", "## Means over dataset x framework pairs", "", "| method | pairs | mean MAP | mean F1 | mean kappa |"
+            " citation failures |", "|---|---|---|---|---|---|"]
+    for m in means(results):
+        out.append(f"| {m['method']} | {m['pairs']} | {m['mean map']:.3f} | {m['mean f1']:.3f} | "
+                   f"{m['mean kappa']:.3f} | {m['citation failures']} |")
+    llm = [r for r in results if r.extra.get("calls") is not None]
+    if llm:
+        out += ["", "## Language model usage", "", "| dataset | framework | calls | input tokens | output tokens |"
+                " cost (USD) | cache hits |", "|---|---|---|---|---|---|---|"]
+        for r in llm:
+            e = r.extra
+            out.append(f"| {r.dataset} | {r.framework} | {e.get('calls')} | {e.get('input_tokens')} | "
+                       f"{e.get('output_tokens')} | {e.get('cost_usd')} | {e.get('cache_hits')} |")
+    out += ["", "![MAP and F1 by dataset and framework against the baselines](eval.png)", ""]
+    return "\n".join(out)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return "" if v is None else str(v)
+
+
+def plot(results: list[RunResult], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    pairs = sorted({(r.dataset, r.framework) for r in results})
+    methods = [m for m in ("ctrlmap", "hybrid", "bm25", "dense") if any(r.method == m for r in results)]
+    value = {(r.dataset, r.framework, r.method): r for r in results}
+    colors = {"ctrlmap": "#1f6f8b", "hybrid": "#99a8b2", "bm25": "#c7d3dd", "dense": "#e6d5b8"}
+    fig, axes = plt.subplots(1, 2, figsize=(max(9, 1.5 * len(pairs) + 4), 4.8), sharey=True)
+    width = 0.8 / max(1, len(methods))
+    for ax, metric in zip(axes, ("map", "f1")):
+        for i, m in enumerate(methods):
+            vals = [getattr(value[(d, f, m)], metric) if (d, f, m) in value else 0 for d, f in pairs]
+            ax.bar(np.arange(len(pairs)) + i * width, vals, width, label=m, color=colors.get(m))
+        ax.set_xticks(np.arange(len(pairs)) + width * (len(methods) - 1) / 2,
+                      [f"{d}\n{f}" for d, f in pairs], rotation=35, ha="right", fontsize=7)
+        ax.set_title("MAP (ranking)" if metric == "map" else "pair F1 at the operating point")
+        ax.set_ylim(0, 1)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

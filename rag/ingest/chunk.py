@@ -1,9 +1,12 @@
 """Heading-aware chunking. A passage never straddles two headings, except that sections too small to stand
-alone (a heading with a line under it) are merged into the section that follows. Long sections are split at
-sentence boundaries with a token overlap. Hidden text is never mixed into a visible passage."""
+alone (a heading with a line under it) are merged into the visible section that follows. Long sections are
+split at sentence boundaries with a token overlap; a single sentence longer than the passage size is split
+at word boundaries. Hidden text is never mixed into a visible passage. Passage spans depend only on the
+canonical text and the size settings, so the same bytes always give the same passages (and ids)."""
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -12,6 +15,7 @@ from rag.ingest.document import ParsedDocument
 from rag.models import Passage
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=[\"'(\[A-Z0-9])|\n+")
+_WORD = re.compile(r"\S+")
 
 
 @dataclass
@@ -40,10 +44,48 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
-def _units(doc: ParsedDocument, start: int, end: int) -> list[_Unit]:
-    spans = sentence_spans(doc.text, start, end)
-    counts = [len(t) for t in encoding().encode_ordinary_batch([doc.text[s:e] for s, e in spans])]
-    return [_Unit(s, e, n, any(h.start < e and s < h.end for h in doc.hidden)) for (s, e), n in zip(spans, counts)]
+class _Hidden:
+    """Does a span overlap hidden text? Binary search over the sorted hidden spans."""
+
+    def __init__(self, doc: ParsedDocument) -> None:
+        spans = sorted((h.start, h.end) for h in doc.hidden)
+        self.starts = [s for s, _ in spans]
+        self.ends = [e for _, e in spans]
+        self.max_end = []
+        top = -1
+        for e in self.ends:
+            top = max(top, e)
+            self.max_end.append(top)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self.starts, end)  # spans starting before `end`
+        return i > 0 and self.max_end[i - 1] > start
+
+
+def _split_long(text: str, start: int, end: int, tokens: int, size: int) -> list[tuple[int, int]]:
+    """A sentence of more than `size` tokens, cut at word boundaries into pieces of about `size` tokens."""
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text, start, end)]
+    per_piece = max(1, int(len(words) * size / max(tokens, 1)))
+    return [(words[i][0], words[min(i + per_piece, len(words)) - 1][1]) for i in range(0, len(words), per_piece)]
+
+
+def _units(doc: ParsedDocument, size: int) -> list[list[_Unit]]:
+    """Per section, its sentence units with token counts (one tokenizer batch for the whole document)."""
+    spans = [sentence_spans(doc.text, sec.start, sec.end) for sec in doc.sections]
+    flat = [span for section in spans for span in section]
+    counts = [len(t) for t in encoding().encode_ordinary_batch([doc.text[s:e] for s, e in flat])]
+    hidden = _Hidden(doc)
+    out, k = [], 0
+    for section in spans:
+        units = []
+        for s, e in section:
+            n = counts[k]
+            k += 1
+            pieces = _split_long(doc.text, s, e, n, size) if n > size else [(s, e)]
+            per = n // len(pieces) if len(pieces) > 1 else n
+            units.extend(_Unit(ps, pe, per, hidden.overlaps(ps, pe)) for ps, pe in pieces)
+        out.append(units)
+    return out
 
 
 def _pack(units: list[_Unit], size: int, overlap: int) -> list[list[_Unit]]:
@@ -73,25 +115,38 @@ def _pack(units: list[_Unit], size: int, overlap: int) -> list[list[_Unit]]:
 def chunk(doc: ParsedDocument, document_sha256: str, size: int = 180, overlap: int = 30,
           min_section_tokens: int = 12) -> list[Passage]:
     passages: list[Passage] = []
-    pending_start: int | None = None  # start of tiny sections waiting to merge into the next one
+    pending: int | None = None  # start of tiny visible sections waiting to merge into the next one
     sections = doc.sections
-    for i, section in enumerate(sections):
-        units = _units(doc, section.start, section.end)
+    for i, (section, units) in enumerate(zip(sections, _units(doc, size))):
         if not units:
             continue
-        start = pending_start if pending_start is not None else section.start
         total = sum(u.tokens for u in units)
-        is_last = i == len(sections) - 1
-        if total < min_section_tokens and not is_last and not any(u.hidden for u in units):
-            pending_start = start
+        tiny = total < min_section_tokens and i < len(sections) - 1 and not any(u.hidden for u in units)
+        if tiny:
+            pending = section.start if pending is None else pending
             continue
-        if pending_start is not None:
-            units[0] = _Unit(pending_start, units[0].end, units[0].tokens, units[0].hidden)
-            pending_start = None
-        for group in _pack(units, size, overlap):
-            s, e = group[0].start, group[-1].end
-            passages.append(Passage(
-                id=Passage.make_id(document_sha256, s, e), document_sha256=document_sha256,
-                seq=len(passages), start=s, end=e, text=doc.text[s:e], heading_path=section.heading_path,
-                page=doc.page_at(s) if doc.page_starts else section.page, hidden=group[0].hidden))
+        if pending is not None:
+            if units[0].hidden:  # never merge visible text into a hidden unit: emit it on its own
+                _emit(passages, doc, document_sha256, [[_Unit(pending, section.start, 0, False)]],
+                      sections[i - 1].heading_path)
+            else:
+                units[0] = _Unit(pending, units[0].end, units[0].tokens, False)
+            pending = None
+        _emit(passages, doc, document_sha256, _pack(units, size, overlap), section.heading_path, section.page)
+    if pending is not None:
+        _emit(passages, doc, document_sha256, [[_Unit(pending, sections[-1].end, 0, False)]],
+              sections[-1].heading_path)
     return passages
+
+
+def _emit(passages: list[Passage], doc: ParsedDocument, sha: str, groups: list[list[_Unit]],
+          heading_path: list[str], page: int | None = None) -> None:
+    for group in groups:
+        s, e = group[0].start, group[-1].end
+        while e > s and doc.text[e - 1].isspace():
+            e -= 1
+        if e <= s:
+            continue
+        passages.append(Passage(id=Passage.make_id(sha, s, e), document_sha256=sha, seq=len(passages), start=s,
+                                end=e, text=doc.text[s:e], heading_path=heading_path,
+                                page=doc.page_at(s) if doc.page_starts else page, hidden=group[0].hidden))

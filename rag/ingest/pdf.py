@@ -283,6 +283,16 @@ def _split_hidden(line: _Line) -> tuple[str, list[tuple[str, str]]]:
     return re.sub(r"\s+", " ", "".join(visible)), secret
 
 
+def _page(pdf, number: int):
+    import pypdfium2 as pdfium
+
+    try:
+        return pdf[number]
+    except pdfium.PdfiumError as exc:
+        raise CorruptFile(f"page {number + 1} cannot be read: the page tree or cross-reference table is "
+                          f"damaged ({exc})") from exc
+
+
 def parse_pdf(data: bytes) -> ParsedDocument:
     pdf = _open(data)
     try:
@@ -290,7 +300,7 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         lines: list[_Line] = []
         empty_pages = []
         for number in range(pages):
-            page = pdf[number]
+            page = _page(pdf, number)
             try:
                 got = _page_lines(page, number + 1)
             finally:

@@ -1,118 +1,207 @@
 """Run a parser in a child process with a wall-clock limit and an address-space limit.
 
 A hostile PDF or DOCX (a decompression bomb, a cyclic cross-reference table, a parser bug) must not hang or
-exhaust the service. Each binary document is parsed in a fresh child forked from a multiprocessing
-"forkserver" that has already imported the parsers, so a child starts in a few milliseconds instead of
-re-importing everything. The child sets RLIMIT_AS (and RLIMIT_CPU as a backstop) before it touches the
-bytes; the parent kills it when the time limit passes. A child that runs out of memory or crashes cannot
-take the caller down with it: the caller gets a ParseLimit error naming the limit.
+exhaust the service. The first call starts a small server, `python -m rag.ingest.worker`, which imports the
+parsers once and then serves requests over its stdin/stdout: for each file it forks a child that sets
+RLIMIT_AS (memory) and RLIMIT_CPU before touching the bytes, and kills the child when the wall-clock limit
+passes. A fork of an already warm, single-threaded process costs a few milliseconds, where a fresh
+interpreter would cost half a second. A child that runs out of memory or crashes cannot take the caller
+down: the caller gets a ParseLimit error that names the limit.
+
+Protocol: frames of a 4-byte big-endian length and a pickle. Request: (function, args, timeout_s, memory_mb);
+reply: (status, payload). Only the trusted parent writes requests; the child's reply is a pickle of plain
+data produced by our own parsers.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from rag.errors import CorruptFile, IngestError, ParseLimit
 
-PRELOAD = ["rag.ingest.pdf", "rag.ingest.office"]
-_LOCK = threading.Lock()
-_CONTEXT: Any = None
+PRELOAD = ("rag.ingest.pdf", "rag.ingest.office", "pypdfium2", "pypdfium2.raw", "docx", "docx.table",
+           "docx.text.paragraph", "docx.text.run")
+_HEADER = struct.Struct(">I")
 
 
-def _context():
-    global _CONTEXT
-    with _LOCK:
-        if _CONTEXT is None:
-            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-            ctx = multiprocessing.get_context(method)
-            if method == "forkserver":
-                ctx.set_forkserver_preload(PRELOAD)
-            _CONTEXT = ctx
-        return _CONTEXT
+# --- framing --------------------------------------------------------------------------------------------
 
 
-def _limit_memory(memory_mb: int, cpu_s: float) -> None:
+def _read_exact(fd: int, n: int, deadline: float | None = None) -> bytes | None:
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(fd: int, deadline: float | None = None) -> bytes | None:
+    head = _read_exact(fd, _HEADER.size, deadline)
+    return None if head is None else _read_exact(fd, _HEADER.unpack(head)[0], deadline)
+
+
+def _write_frame(fd: int, payload: bytes) -> None:
+    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+# --- server side (python -m rag.ingest.worker) -----------------------------------------------------------
+
+
+def _child(fn: Callable, args: tuple, memory_mb: int, cpu_s: float) -> tuple[str, Any]:
     import resource
 
-    if memory_mb > 0:
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    if cpu_s > 0:
-        seconds = int(cpu_s) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
-
-
-def _child(fn: Callable, args: tuple, memory_mb: int, cpu_s: float, conn) -> None:
     try:
-        _limit_memory(memory_mb, cpu_s)
-        conn.send(("ok", fn(*args)))
+        if memory_mb > 0:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+        if cpu_s > 0:
+            resource.setrlimit(resource.RLIMIT_CPU, (int(cpu_s) + 1, int(cpu_s) + 2))
+        return "ok", fn(*args)
     except MemoryError:
-        conn.send(("memory", None))
+        return "memory", None
     except IngestError as exc:
-        conn.send(("ingest", (type(exc), exc.message)))
-    except BaseException as exc:  # noqa: BLE001 - anything a parser raises is reported, never re-raised here
-        conn.send(("error", f"{type(exc).__name__}: {exc}"[:300]))
+        return "ingest", (type(exc), exc.message)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, never raised here
+        return "error", f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _run_forked(fn: Callable, args: tuple, timeout_s: float, memory_mb: int) -> tuple[str, Any]:
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: parse, send, exit without running the server's cleanup
+        os.close(read_fd)
+        try:
+            reply = _child(fn, args, memory_mb, timeout_s)
+            try:
+                data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+            except MemoryError:
+                data = pickle.dumps(("memory", None))
+            _write_frame(write_fd, data)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    started = time.monotonic()
+    try:
+        frame = _read_frame(read_fd, started + timeout_s)
+    except TimeoutError:
+        os.kill(pid, signal.SIGKILL)
+        frame = b"timeout"
     finally:
-        conn.close()
+        os.close(read_fd)
+    _, status = os.waitpid(pid, 0)
+    if frame == b"timeout":
+        return "timeout", round(time.monotonic() - started, 2)
+    if frame is None:
+        return "crash", os.waitstatus_to_exitcode(status)
+    return pickle.loads(frame)
+
+
+def serve() -> None:
+    for name in PRELOAD:
+        __import__(name)
+    stdin, stdout = sys.stdin.fileno(), os.dup(sys.stdout.fileno())
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints from libraries must not corrupt frames
+    while (frame := _read_frame(stdin)) is not None:
+        fn, args, timeout_s, memory_mb = pickle.loads(frame)
+        _write_frame(stdout, pickle.dumps(_run_forked(fn, args, timeout_s, memory_mb),
+                                          protocol=pickle.HIGHEST_PROTOCOL))
+
+
+# --- client side ----------------------------------------------------------------------------------------
+
+
+class _Server:
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+
+    def _start(self) -> subprocess.Popen:
+        if self.proc is None or self.proc.poll() is not None:
+            root = str(Path(__file__).resolve().parents[2])
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+            self.proc = subprocess.Popen([sys.executable, "-m", "rag.ingest.worker"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, env=env, close_fds=True)
+        return self.proc
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def call(self, fn: Callable, args: tuple, timeout_s: float, memory_mb: int) -> tuple[str, Any]:
+        with self.lock:
+            proc = self._start()
+            try:
+                _write_frame(proc.stdin.fileno(), pickle.dumps((fn, args, timeout_s, memory_mb),
+                                                               protocol=pickle.HIGHEST_PROTOCOL))
+                frame = _read_frame(proc.stdout.fileno(), time.monotonic() + timeout_s + 30)
+            except (OSError, TimeoutError):
+                frame = None
+            if frame is None:  # the server itself died or stalled: start afresh next time
+                self.stop()
+                return "crash", None
+            return pickle.loads(frame)
+
+
+_SERVER = _Server()
 
 
 def run_limited(fn: Callable, args: tuple, *, timeout_s: float, memory_mb: int, what: str = "the parser") -> Any:
-    """fn(*args) in a child process; fn must be importable (module-level) and its result picklable."""
-    ctx = _context()
-    receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(fn, args, memory_mb, timeout_s, send), daemon=True)
-    started = time.monotonic()
-    proc.start()
-    send.close()
-    try:
-        if not receive.poll(timeout_s):
-            raise ParseLimit(f"{what} did not finish within the {timeout_s:g} s limit (a hostile or "
-                             f"pathological file?)", seconds=round(time.monotonic() - started, 2))
-        try:
-            status, payload = receive.recv()
-        except (EOFError, OSError):
-            proc.join(1)
-            raise ParseLimit(_crash_message(what, proc.exitcode, memory_mb)) from None
-    finally:
-        receive.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-    return _result(status, payload, what, memory_mb)
-
-
-def _crash_message(what: str, exitcode: int | None, memory_mb: int) -> str:
-    import signal
-
-    if exitcode is not None and exitcode < 0:
-        name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else str(-exitcode)
-        if name == "SIGXCPU":
-            return f"{what} used up its CPU time limit"
-        return f"{what} was stopped by {name}, most likely on reaching the {memory_mb} MB memory limit"
-    return f"{what} exited (code {exitcode}) without a result, most likely on reaching the {memory_mb} MB " \
-           f"memory limit"
-
-
-def _result(status: str, payload: Any, what: str, memory_mb: int) -> Any:
+    """fn(*args) in a limited child process; fn must be importable (module-level) and its result picklable."""
+    status, payload = _SERVER.call(fn, args, timeout_s, memory_mb)
     if status == "ok":
         return payload
+    if status == "timeout":
+        raise ParseLimit(f"{what} did not finish within the {timeout_s:g} s limit (a hostile or pathological "
+                         f"file?)", seconds=payload)
     if status == "memory":
         raise ParseLimit(f"{what} needed more than the {memory_mb} MB memory limit (a decompression bomb?)")
+    if status == "crash":
+        raise ParseLimit(_crash_message(what, payload, memory_mb))
     if status == "ingest":
         cls, message = payload
         raise cls(message)
     raise CorruptFile(f"{what} failed on this file ({payload})")
 
 
+def _crash_message(what: str, exitcode: int | None, memory_mb: int) -> str:
+    if exitcode is not None and exitcode < 0 and -exitcode in signal.valid_signals():
+        name = signal.Signals(-exitcode).name
+        if name == "SIGXCPU":
+            return f"{what} used up its CPU time limit"
+        return f"{what} was stopped by {name}, most likely on reaching the {memory_mb} MB memory limit"
+    return f"{what} ended (exit {exitcode}) without a result, most likely on reaching the {memory_mb} MB memory limit"
+
+
 def overhead_ms(samples: int = 20) -> float:
     """Median cost of one limited child doing nothing, in milliseconds (for the benchmark)."""
+    run_limited(os.getpid, (), timeout_s=10, memory_mb=512)
     times = []
     for _ in range(samples):
         started = time.perf_counter()
         run_limited(os.getpid, (), timeout_s=10, memory_mb=512)
         times.append((time.perf_counter() - started) * 1000)
     return sorted(times)[len(times) // 2]
+
+
+if __name__ == "__main__":
+    serve()

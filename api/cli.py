@@ -254,9 +254,10 @@ def index_rebuild() -> None:
 
 
 def _register_subcommands() -> None:
-    from api import cli_review
+    from api import cli_review, cli_serve
 
     cli_review.register(app)
+    cli_serve.register(app)
     try:
         from api import cli_eval
     except ImportError:  # evals are optional in a trimmed install

@@ -10,6 +10,8 @@ fail together.
 from __future__ import annotations
 
 import json
+import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,14 +49,38 @@ def append(s: Session, *, workspace: str, actor: str, action: str, target: str, 
     return row
 
 
+_checkpoint_lock = threading.Lock()
+
+
 def checkpoint(s: Session, path: Path) -> None:
-    """Write the chain head to a file outside the database (best effort; verification reads it)."""
+    """Write the chain head to a file outside the database (best effort; verification reads it). Concurrent
+    writers each use their own temporary file, and the mark only moves forward."""
     head = s.get(AuditHeadRow, 1)
-    if head is not None:
+    if head is None:
+        return
+    with _checkpoint_lock:
+        if _recorded_seq(path) >= head.seq:
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps({"seq": head.seq, "hash": head.hash}))
         tmp.replace(path)
+
+
+def _recorded_seq(path: Path) -> int:
+    try:
+        return int(json.loads(path.read_text())["seq"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def record(store, checkpoint_file: Path | None, **event) -> None:
+    """Append one event in a transaction of its own (uploads, denied attempts), then move the checkpoint."""
+    with store.session(write=True) as s:
+        append(s, **event)
+    if checkpoint_file is not None:
+        with store.session() as s:
+            checkpoint(s, checkpoint_file)
 
 
 @dataclass

@@ -84,3 +84,49 @@ def _status(props: list, approved: list) -> str:
     if any(p.status == Status.needs_review for p in props):
         return "needs-review"
     return "proposed" if props else "gap"
+
+
+# --- cross-framework view by control area -------------------------------------------------------------
+
+# The areas a reviewer looks at across frameworks first, then the rest (keys as in corpora/AREAS.md).
+FOCUS_AREAS = {
+    "asset-inventory": "Asset inventory", "access-management": "Access management",
+    "risk-assessment": "Risk assessment", "incident-management": "Incident management",
+    "ai-risk": "AI-specific risk", "adversarial-testing": "Adversarial testing",
+    "change-management": "Change management", "ai-lifecycle": "AI lifecycle governance",
+}
+OTHER_AREAS = {
+    "governance": "Governance", "cryptography": "Cryptography", "physical-security": "Physical security",
+    "logging-monitoring": "Logging and monitoring", "vulnerability-management": "Vulnerability management",
+    "network-security": "Network security", "secure-development": "Secure development",
+    "business-continuity": "Business continuity", "vendor-management": "Vendor management",
+    "people-security": "People security", "data-protection": "Data protection", "privacy": "Privacy",
+    "compliance-audit": "Compliance and audit", "ai-data": "Data for AI", "ai-transparency": "AI transparency",
+}
+
+
+@dataclass
+class AreaView:
+    """One control area: each framework's clauses in it, and which clauses each document evidences."""
+
+    key: str
+    label: str
+    clauses: dict[str, list[ClauseCoverage]]  # framework key -> clauses
+    evidence: dict[str, dict[str, list[str]]]  # document name -> framework key -> clause ids
+
+
+def by_area(report: CoverageReport, keys: list[str] | None = None) -> list[AreaView]:
+    labels = {**FOCUS_AREAS, **OTHER_AREAS}
+    views = []
+    for key in keys or list(labels):
+        view = AreaView(key=key, label=labels.get(key, key), clauses={f.key: [] for f in report.frameworks},
+                        evidence={})
+        for c in report.clauses:
+            if c.area != key:
+                continue
+            view.clauses.setdefault(c.framework, []).append(c)
+            if c.status != "gap":
+                for doc in c.documents:
+                    view.evidence.setdefault(doc, {}).setdefault(c.framework, []).append(c.clause_id)
+        views.append(view)
+    return views

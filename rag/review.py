@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from rag import audit
@@ -17,7 +17,7 @@ from rag.citations import quote_citation
 from rag.context import Context
 from rag.errors import Conflict, InvalidInput, NotFound
 from rag.mapping import MappingRun
-from rag.models import Action, Citation, Coverage, Method, Proposal, Status, utcnow
+from rag.models import Action, Citation, Coverage, Decision, Method, Proposal, Status, utcnow
 from rag.store import CitationRow, DecisionRow, DocumentRow, PassageRow, ProposalRow, VersionRow, proposal_from_row
 
 SETTLED = {Status.approved.value, Status.rejected.value, Status.needs_review.value}
@@ -121,7 +121,7 @@ def _to_models(s: Session, rows: list[ProposalRow]) -> list[Proposal]:
 
 def list_proposals(ctx: Context, workspace: str, *, framework: str | None = None, status: str | None = None,
                    clause_id: str | None = None, document_id: int | None = None, min_confidence: float | None = None,
-                   limit: int = 1000, offset: int = 0) -> list[Proposal]:
+                   limit: int = 1000, offset: int = 0, max_confidence: float | None = None) -> list[Proposal]:
     q = (select(ProposalRow).options(selectinload(ProposalRow.citations), selectinload(ProposalRow.document),
                                      selectinload(ProposalRow.version))
          .where(ProposalRow.workspace == workspace))
@@ -135,6 +135,8 @@ def list_proposals(ctx: Context, workspace: str, *, framework: str | None = None
         q = q.where(ProposalRow.document_id == document_id)
     if min_confidence is not None:
         q = q.where(ProposalRow.confidence >= min_confidence)
+    if max_confidence is not None:
+        q = q.where(ProposalRow.confidence <= max_confidence)
     q = q.order_by(ProposalRow.framework, ProposalRow.clause_id, ProposalRow.confidence.desc())
     with ctx.store.session() as s:
         return _to_models(s, list(s.scalars(q.limit(limit).offset(offset))))
@@ -143,6 +145,32 @@ def list_proposals(ctx: Context, workspace: str, *, framework: str | None = None
 def get_proposal(ctx: Context, workspace: str, proposal_id: int) -> Proposal:
     with ctx.store.session() as s:
         return _to_models(s, [_load(s, workspace, proposal_id)])[0]
+
+
+def status_counts(ctx: Context, workspace: str) -> dict[str, int]:
+    """How many proposals of the workspace are in each status."""
+    with ctx.store.session() as s:
+        rows = s.execute(select(ProposalRow.status, func.count(ProposalRow.id))
+                         .where(ProposalRow.workspace == workspace).group_by(ProposalRow.status))
+        return {status: n for status, n in rows}
+
+
+def history(ctx: Context, workspace: str, proposal_id: int) -> list[Decision]:
+    """The decisions people made on a proposal, oldest first."""
+    with ctx.store.session() as s:
+        _load(s, workspace, proposal_id)
+        rows = s.scalars(select(DecisionRow).where(DecisionRow.workspace == workspace,
+                                                   DecisionRow.proposal_id == proposal_id).order_by(DecisionRow.id))
+        return [Decision(id=r.id, proposal_id=r.proposal_id, actor=r.actor, action=Action(r.action),
+                         comment=r.comment, before=r.before, after=r.after, at=r.at) for r in rows]
+
+
+def derived(ctx: Context, workspace: str, proposal_id: int) -> list[Proposal]:
+    """Proposals suggested through crosswalks from this one's approval."""
+    with ctx.store.session() as s:
+        rows = s.scalars(select(ProposalRow).where(ProposalRow.workspace == workspace,
+                                                   ProposalRow.origin_proposal_id == proposal_id))
+        return _to_models(s, list(rows))
 
 
 # --- decisions ----------------------------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""The ctrlmap service: the JSON API under /api (OpenAPI at /openapi.json), the reviewer's web pages, and
+/health. `create_app(settings)` builds one; `ctrlmap serve` runs it on 127.0.0.1.
+
+Every error the domain raises (`CtrlmapError`) becomes its HTTP status with its `as_dict()` body, in one
+handler. Refused requests (401, 403) are also written to the audit trail, under the caller's own workspace
+(or the system trail), never under the workspace it tried to reach.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.deps import record_event
+from api.routes import ROUTERS
+from api.routes.jobs import MappingJobs
+from api.web import STATIC_DIR
+from api.web.pages import error_page
+from api.web.pages import router as web_router
+from rag import __version__
+from rag.auth import SYSTEM
+from rag.context import Context
+from rag.errors import CtrlmapError, Forbidden, Unauthorized
+from rag.settings import Settings
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:
+    owned = ctx is None
+    ctx = ctx or Context(settings)
+    _ = ctx.catalog  # load (and validate) the catalog before the first request
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.jobs.shutdown()
+        if owned:
+            ctx.close()
+
+    app = FastAPI(title="ctrlmap", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Map company policies to SOC 2, ISO 27001, ISO 42001 and NIST AI RMF with verbatim "
+                              "citations; a person approves every mapping. Send `Authorization: Bearer <key>`.")
+    app.state.ctx = ctx
+    app.state.heavy_work = threading.Lock()
+    app.state.jobs = MappingJobs(ctx, app.state.heavy_work)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_exception_handler(CtrlmapError, _handle_error)
+    app.middleware("http")(_security_headers)
+    return app
+
+
+async def _security_headers(request: Request, call_next):
+    response = await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _handle_error(request: Request, exc: CtrlmapError):
+    if isinstance(exc, (Unauthorized, Forbidden)):
+        _record_refusal(request, exc)
+    if not request.url.path.startswith("/api/"):
+        if isinstance(exc, Unauthorized):
+            return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
+        return error_page(request, exc)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return JSONResponse(exc.as_dict(), status_code=exc.http_status, headers=headers)
+
+
+def _record_refusal(request: Request, exc: CtrlmapError) -> None:
+    principal = getattr(request.state, "principal", None)
+    record_event(request.app.state.ctx, workspace=principal.audit_workspace if principal else SYSTEM,
+                 actor=principal.actor if principal else "anonymous", action="access.denied",
+                 target=f"{request.method} {request.url.path}"[:256],
+                 outcome="forbidden" if isinstance(exc, Forbidden) else "unauthenticated",
+                 reason=exc.message[:300], client=request.client.host if request.client else None)

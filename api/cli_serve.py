@@ -1,0 +1,77 @@
+"""CLI verbs for the service: `ctrlmap serve` runs the API and web pages; `ctrlmap keys` manages API keys."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from api.console import actor, console, context, emit_json, handle_errors, table
+
+keys_app = typer.Typer(help="API keys for the service (roles viewer, reviewer, admin).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")
+
+
+@handle_errors
+def serve(host: Optional[str] = typer.Option(None, help="Address to listen on [default: 127.0.0.1]."),
+          port: Optional[int] = typer.Option(None, help="Port [default: 8000]."),
+          log_level: str = typer.Option("info", help="uvicorn log level.")) -> None:
+    """Run the API (OpenAPI at /openapi.json) and the reviewer's web pages."""
+    import uvicorn
+
+    from api.app import create_app
+
+    ctx = context()
+    host, port = host or ctx.settings.host, port or ctx.settings.port
+    app = create_app(ctx=ctx)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]listening on {host}[/]: put TLS in front of it; keys travel in every request")
+    console.print(f"ctrlmap on [bold]http://{host}:{port}/[/] (data in {ctx.settings.data_dir.resolve()})")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+@keys_app.command("create")
+@handle_errors
+def keys_create(role: str = typer.Option(..., help="viewer, reviewer or admin."),
+                workspace: Optional[str] = typer.Option(None, "--workspace", help="Bind the key to this workspace "
+                                                        "(created if missing); omit for every workspace."),
+                name: str = typer.Option("", help="Who holds the key; recorded as the actor of their decisions."),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Create an API key and print it (shown once; only a salted hash is stored)."""
+    from rag.auth import create_key, parse_role
+
+    ctx = context()
+    if workspace:
+        ctx.workspace(workspace)
+    key, info = create_key(ctx, parse_role(role), workspace, name, actor=actor(None))
+    if as_json:
+        emit_json({"key": key, **info.__dict__, "role": info.role.value})
+        return
+    console.print(key, soft_wrap=True, highlight=False)
+    console.print(f"[dim]{info.role.value} key {info.prefix} for {workspace or 'all workspaces'}; "
+                  f"send it as 'Authorization: Bearer <key>'. It is not shown again.[/]", highlight=False)
+
+
+@keys_app.command("list")
+@handle_errors
+def keys_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Keys with their role and workspace (never the keys themselves)."""
+    from rag.auth import list_keys
+
+    rows = [{**k.__dict__, "role": k.role.value, "workspace": k.workspace or "(all)"} for k in list_keys(context())]
+    emit_json(rows) if as_json else console.print(table("API keys", rows, ["id", "prefix", "role", "workspace",
+                                                                          "name", "created_at", "revoked"]))
+
+
+@keys_app.command("revoke")
+@handle_errors
+def keys_revoke(key_id: int) -> None:
+    """Revoke a key; requests with it are refused from now on."""
+    from rag.auth import revoke_key
+
+    info = revoke_key(context(), key_id, actor(None))
+    console.print(f"key {info.prefix} revoked")

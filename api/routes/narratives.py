@@ -1,0 +1,61 @@
+"""The SOC 2 system description drafted from approved mappings, with every statement's citations, and the
+workspace's system profile it draws the organization's facts from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from fastapi import APIRouter
+
+from api.deps import AdminIn, ContextDep, ViewerIn, record_event
+from api.schemas import NarrativePublic, NarrativeSectionPublic, ProfileUpdate
+from rag.context import Context
+from rag.demo import WORKSPACE as DEMO_WORKSPACE
+from rag.narrate import check, load_profile, narrative
+from rag.samples import sample_dir
+
+router = APIRouter(prefix="/api/workspaces/{workspace}/narrative", tags=["narratives"])
+
+
+def profile_path(ctx: Context, workspace: str) -> Path:
+    return ctx.settings.data_dir / "profiles" / f"{workspace}.yaml"
+
+
+def workspace_profile(ctx: Context, workspace: str) -> dict:
+    """The profile an admin stored for the workspace; the demo workspace falls back to the sample's."""
+    path = profile_path(ctx, workspace)
+    if path.exists():
+        return load_profile(path)
+    if workspace == DEMO_WORKSPACE:
+        with sample_dir() as sample:
+            return load_profile(sample / "system-profile.yaml")
+    return {}
+
+
+def title_of(profile: dict) -> str:
+    org = (profile.get("organization") or {}).get("legal_name") or "The organization"
+    system = (profile.get("report") or {}).get("system_name") or "system"
+    return f"{org}: description of the {system}"
+
+
+@router.get("", response_model=NarrativePublic)
+def get_narrative(access: ViewerIn, ctx: ContextDep) -> NarrativePublic:
+    """The draft system description (DC 200): profile facts and verbatim quotes of approved evidence, each
+    with its citation, plus any statement that fails the citation check. Role: viewer."""
+    profile = workspace_profile(ctx, access.workspace)
+    sections = narrative(ctx, access.workspace, profile)
+    return NarrativePublic(title=title_of(profile),
+                           sections=[NarrativeSectionPublic.model_validate(s.model_dump()) for s in sections],
+                           problems=check(ctx, access.workspace, sections))
+
+
+@router.put("/profile", response_model=NarrativePublic)
+def put_profile(body: ProfileUpdate, access: AdminIn, ctx: ContextDep) -> NarrativePublic:
+    """Store the workspace's system profile and return the narrative drafted with it. Role: admin."""
+    path = profile_path(ctx, access.workspace)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(body.profile, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    record_event(ctx, workspace=access.workspace, actor=access.actor, action="profile.update",
+                 target=f"profile:{access.workspace}", after={"keys": sorted(body.profile)[:50]})
+    return get_narrative(access, ctx)

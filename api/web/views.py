@@ -1,0 +1,115 @@
+"""What the pages show, shaped for the templates: the review queue, the heatmap, the area grid and the
+narrative with numbered citations. Plain data only; the templates escape every string."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rag.context import Context
+from rag.coverage import FOCUS_AREAS, CoverageReport, by_area
+from rag.models import NarrativeSection, Proposal
+from rag.review import list_proposals
+
+QUEUE = "queue"  # proposed and needs-review together
+STATUSES = [(QUEUE, "To review"), ("needs-review", "Changed"), ("approved", "Approved"),
+            ("rejected", "Rejected"), ("all", "All")]
+QUEUE_LIMIT = 600
+
+
+def short_names(ctx: Context) -> dict[str, str]:
+    return {k: ctx.catalog.framework(k).short for k in ctx.catalog.primary()}
+
+
+def queue(ctx: Context, workspace: str, status: str, framework: str | None, min_confidence: float | None
+          ) -> list[dict]:
+    def fetch(st: str | None) -> list[Proposal]:
+        return list_proposals(ctx, workspace, framework=framework, status=st, min_confidence=min_confidence,
+                              limit=QUEUE_LIMIT)
+
+    if status == QUEUE:
+        items = fetch("needs-review") + fetch("proposed")
+    else:
+        items = fetch(None if status == "all" else status)
+    shorts = short_names(ctx)
+    out = []
+    for p in items[:QUEUE_LIMIT]:
+        clause = ctx.catalog.find(p.framework, p.clause_id)
+        out.append({"id": p.id, "framework": shorts.get(p.framework, p.framework), "clause_id": p.clause_id,
+                    "title": clause.title if clause else "", "document": p.document_name, "status": p.status.value,
+                    "confidence": p.confidence,
+                    "method": p.method.value})
+    return out
+
+
+def heat(report: CoverageReport) -> dict:
+    """Rows are documents, columns frameworks; each cell a clause count and a 0-5 shade."""
+    frameworks = [f.name for f in report.frameworks]
+    documents = sorted({d for row in report.matrix.values() for d in row})
+    peak = max((n for row in report.matrix.values() for n in row.values()), default=0) or 1
+    rows = []
+    for doc in documents:
+        counts = [report.matrix.get(name, {}).get(doc, 0) for name in frameworks]
+        rows.append({"document": doc, "cells": [{"framework": name, "n": n, "shade": 0 if not n else 1 + int(4 * n / peak)}
+                                                for name, n in zip(frameworks, counts)]})
+    return {"frameworks": frameworks, "documents": documents, "rows": rows}
+
+
+MEDIA_LABELS = {"markdown": "Markdown", "plain": "Text", "html": "HTML", "pdf": "PDF", "openxmlformats": "Word",
+                "msword": "Word"}
+
+
+def media_label(media_type: str) -> str:
+    return next((label for key, label in MEDIA_LABELS.items() if key in media_type), media_type[:12])
+
+
+def gaps_by_framework(report: CoverageReport) -> list[dict]:
+    names = {f.key: f.name for f in report.frameworks}
+    groups: dict[str, list] = {}
+    for c in report.gaps():
+        groups.setdefault(c.framework, []).append(c)
+    return [{"name": names[k], "clauses": v} for k, v in groups.items()]
+
+
+def areas(report: CoverageReport) -> list[dict]:
+    names = {f.key: f.name for f in report.frameworks}
+    out = []
+    for view in by_area(report):
+        if not any(view.clauses.values()):
+            continue
+        clauses = [c for items in view.clauses.values() for c in items]
+        out.append({"key": view.key, "label": view.label, "focus": view.key in FOCUS_AREAS,
+                    "frameworks": [{"key": k, "name": names[k], "clauses": v} for k, v in view.clauses.items()],
+                    "evidence": [{"document": doc, "cells": [fws.get(k, []) for k in view.clauses]}
+                                 for doc, fws in sorted(view.evidence.items(), key=lambda kv: -sum(map(len, kv[1].values())))],
+                    "covered": sum(c.status in ("covered", "partial") for c in clauses),
+                    "total": len(clauses)})
+    return sorted(out, key=lambda a: not a["focus"])
+
+
+@dataclass
+class Footnotes:
+    """Numbered citations of a narrative: the same span cited twice keeps one number."""
+
+    items: list[dict] = field(default_factory=list)
+    _index: dict[tuple, int] = field(default_factory=dict)
+
+    def number(self, c) -> int:
+        key = (c.document_sha256, c.start, c.end)
+        if key not in self._index:
+            self.items.append({"n": len(self.items) + 1, "document": c.document_name or "", "sha256": c.document_sha256,
+                               "start": c.start, "end": c.end, "heading": " > ".join(c.heading_path),
+                               "page": c.page})
+            self._index[key] = len(self.items)
+        return self._index[key]
+
+
+def narrative_blocks(sections: list[NarrativeSection], notes: Footnotes, level: int = 2) -> list[dict]:
+    blocks = []
+    for section in sections:
+        statements = [{"text": st.text, "marks": [notes.number(c) for c in st.citations],
+                       "source": ", ".join(st.profile_keys), "criterion": st.criterion}
+                      for st in section.statements]
+        blocks.append({"level": level, "key": section.key, "title": section.title, "intro": section.intro,
+                       "statements": statements})
+        blocks += narrative_blocks(section.subsections, notes, level + 1)
+    return blocks

@@ -162,11 +162,13 @@ def _title(ctx: Context, document_id: int | None, name: str) -> str:
     return title or Path(name).stem
 
 
-def sync_index(ctx: Context, workspace: str, progress: Callable[[int], None] | None = None) -> tuple[int, int]:
-    """Make the vector index hold exactly the current passages of the workspace. Returns (added, removed)."""
+def sync_index(ctx: Context, workspace: str, progress: Callable[[int], None] | None = None,
+               corpus=None) -> tuple[int, int]:
+    """Make the vector index hold exactly the current visible passages of the workspace (hidden passages are
+    never retrieved, so never indexed). Returns (added, removed)."""
     from rag.retrieve import load_passages
 
-    corpus = load_passages(ctx, workspace)
+    corpus = corpus or load_passages(ctx, workspace)
     want = {p.id for p in corpus.passages}
     have = ctx.index.ids(workspace)
     missing = [(p, corpus.indexed_text(i)) for i, p in enumerate(corpus.passages) if p.id not in have]

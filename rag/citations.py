@@ -98,7 +98,8 @@ def best_span(passage: Passage, text: str, terms: set[str], max_chars: int = 420
         if not words:
             return 0.0
         hits = sum(1 for w in set(words) if w in terms or w[:6] in terms)
-        return hits / (len(set(words)) ** 0.5)
+        table_row = " | " in text[span[0]:span[1]]  # table cells read badly out of context
+        return hits / (len(set(words)) ** 0.5) * (0.5 if table_row else 1.0)
 
     best = max(range(len(spans)), key=lambda i: score(spans[i]))
     start, end = spans[best]

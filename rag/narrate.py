@@ -7,6 +7,7 @@ profile and name the profile entry they rest on. `check` re-verifies every state
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def _dc5(ctx: Context, approved: list[Proposal], profile: dict) -> NarrativeSect
                 for citation in p.citations:
                     if cites.verify(citation, texts):
                         sub.statements.append(NarrativeStatement(
-                            text=" ".join(citation.quote.split()), citations=[citation], proposal_ids=[p.id],
+                            text=as_prose(citation.quote), citations=[citation], proposal_ids=[p.id],
                             criterion=criterion.id))
         uncovered = [c.id for c in fw.assessable() if _category_of(fw, c) == category.id and c.id not in by_clause]
         if uncovered and _category_in_scope(category.id, profile):
@@ -130,6 +131,12 @@ def _dc5(ctx: Context, approved: list[Proposal], profile: dict) -> NarrativeSect
         if sub.statements or sub.intro:
             section.subsections.append(sub)
     return section
+
+
+def as_prose(quote: str) -> str:
+    """A quote as one line of prose: list markers dropped, list items joined with semicolons."""
+    lines = [re.sub(r"^\s*(?:[-*+]|\d+(?:\.\d+)*[.)]?)\s+", "", line).strip() for line in quote.splitlines()]
+    return "; ".join(line.rstrip(";") for line in lines if line)
 
 
 def _category_of(fw, clause) -> str:

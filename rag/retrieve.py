@@ -84,11 +84,12 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 class LexicalIndex:
     """BM25 (bm25s) weights as a sparse term x text matrix, so all clause queries score in one product."""
 
-    def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, texts: list[str] | None = None, k1: float = 1.2, b: float = 0.75,
+                 tokens: list[list[str]] | None = None) -> None:
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
-        tokens = tokenize(texts)
+        tokens = tokens if tokens is not None else tokenize(texts or [])
         self.vocab = {t: i for i, t in enumerate(sorted({t for doc in tokens for t in doc}))}
         retriever = bm25s.BM25(k1=k1, b=b)
         ids = [[self.vocab[t] for t in doc] for doc in tokens]
@@ -97,10 +98,11 @@ class LexicalIndex:
         self.weights = sp.csr_matrix((s["data"], s["indices"], s["indptr"]),
                                      shape=(len(s["indptr"]) - 1, s["num_docs"]))
 
-    def query_matrix(self, queries: list[str]) -> sp.csr_matrix:
+    def query_matrix(self, queries: list[str] | list[list[str]]) -> sp.csr_matrix:
         rows, cols, vals = [], [], []
         n_terms = self.weights.shape[0]
-        for r, tokens in enumerate(tokenize(queries)):
+        tokenized = queries if queries and isinstance(queries[0], list) else tokenize(queries)
+        for r, tokens in enumerate(tokenized):
             counts: dict[int, int] = {}
             for t in tokens:
                 j = self.vocab.get(t)
@@ -112,7 +114,7 @@ class LexicalIndex:
                 vals.append(1.0 + np.log(c))
         return sp.csr_matrix((vals, (rows, cols)), shape=(len(queries), n_terms), dtype=np.float32)
 
-    def scores(self, queries: list[str]) -> np.ndarray:
+    def scores(self, queries: list[str] | list[list[str]]) -> np.ndarray:
         return np.asarray((self.query_matrix(queries) @ self.weights).todense(), dtype=np.float32)
 
 
@@ -169,6 +171,16 @@ def pool_top2(m: np.ndarray, segments: list[tuple[int, int]]) -> np.ndarray:
     return out
 
 
+def _context_tokens(corpus: Corpus) -> list[list[str]]:
+    """Tokens of each passage's document title and heading path, tokenizing each distinct one once."""
+    keys = [(corpus.titles.get(p.document_id, ""), tuple(p.heading_path)) for p in corpus.passages]
+    distinct = sorted(set(keys))
+    texts = [passage_document(Passage(id="", document_sha256="", seq=0, start=0, end=0, text="",
+                                      heading_path=list(h)), t) for t, h in distinct]
+    tokens = dict(zip(distinct, tokenize(texts)))
+    return [tokens[k] for k in keys]
+
+
 def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus | None = None) -> Signals:
     from rag.ingest.pipeline import sync_index
 
@@ -179,28 +191,31 @@ def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus
                     np.zeros(n_d))
     if not n_p or not n_c:
         return empty
-    sync_index(ctx, workspace)
-    texts = [corpus.indexed_text(i) for i in range(n_p)]
-    doc_texts = [" ".join(p.text for p in corpus.passages[s:e]) for s, e in segments]
+    sync_index(ctx, workspace, corpus=corpus)
+    raw = tokenize([p.text for p in corpus.passages])
     titles = [corpus.titles.get(int(d), "") + " " + corpus.names.get(int(d), "").rsplit(".", 1)[0].replace("-", " ")
               for d in documents]
+    context = _context_tokens(corpus)  # title and heading path, which every passage is indexed under
+    lexical = LexicalIndex(tokens=[c + r for c, r in zip(context, raw)])
+    whole_lexical = LexicalIndex(tokens=[[t for i in range(s, e) for t in raw[i]] for s, e in segments])
+    title_lexical = LexicalIndex(tokens=tokenize(titles))
     passage_vecs = ctx.index.vectors(workspace, [p.id for p in corpus.passages])
     title_vecs = ctx.embeddings.embed_array(titles)
-    lexical, whole_lexical, title_lexical = LexicalIndex(texts), LexicalIndex(doc_texts), LexicalIndex(titles)
     queries = {v: [clause_queries(c)[v] for c in clauses] for v in VARIANTS}
+    query_tokens = {v: tokenize(q) for v, q in queries.items()}
     signals = empty
     signals.tokens = np.array([sum(len(corpus.passages[i].text.split()) for i in range(s, e)) for s, e in segments])
     for variant in VARIANTS:
         qvecs = ctx.index.clause_vectors(ctx.catalog.version, clauses, queries[variant], variant)
-        lex = standardize(lexical.scores(queries[variant]))
+        lex = standardize(lexical.scores(query_tokens[variant]))
         dense = standardize(qvecs @ passage_vecs.T)
         signals.pooled[f"{variant}.lexical"] = pool_top2(lex, segments)
         signals.pooled[f"{variant}.dense"] = pool_top2(dense, segments)
-        signals.whole[variant] = whole_lexical.scores(queries[variant])
+        signals.whole[variant] = whole_lexical.scores(query_tokens[variant])
         if variant == "full":
             signals.passage = lex + dense
         if variant in ("full", "keywords"):
             signals.title[f"{variant}.dense"] = qvecs @ title_vecs.T
             if variant == "keywords":
-                signals.title[f"{variant}.lexical"] = title_lexical.scores(queries[variant])
+                signals.title[f"{variant}.lexical"] = title_lexical.scores(query_tokens[variant])
     return signals

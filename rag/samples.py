@@ -72,6 +72,8 @@ def _apply_one(ctx: Context, workspace: str, entry: dict, reviewer: str, outcome
         outcome.missing.append(label)
         return
     target = {Action.approve: Status.approved.value, Action.reject: Status.rejected.value}.get(action)
+    if action == Action.edit and entry.get("then") == "approve":
+        target = Status.approved.value
     if target and row.status == target:
         outcome.already += 1
         return

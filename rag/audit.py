@@ -92,7 +92,8 @@ class Verification:
 
 
 def verify(s: Session, checkpoint_file: Path | None = None) -> Verification:
-    expected_seq, prev, n = 1, GENESIS, 0
+    mark = json.loads(checkpoint_file.read_text()) if checkpoint_file and checkpoint_file.exists() else None
+    expected_seq, prev, n, marked = 1, GENESIS, 0, None
     for row in s.scalars(select(AuditRow).order_by(AuditRow.seq)):
         fields = {k: getattr(row, k) for k in HASHED}
         if row.seq != expected_seq:
@@ -101,15 +102,20 @@ def verify(s: Session, checkpoint_file: Path | None = None) -> Verification:
             return Verification(False, n, row.seq, "does not follow the event before it (removed or reordered)")
         if event_hash(fields) != row.hash:
             return Verification(False, n, row.seq, "content was altered after it was written")
+        if mark and row.seq == mark["seq"]:
+            marked = row.hash
         prev, expected_seq, n = row.hash, expected_seq + 1, n + 1
     head = s.get(AuditHeadRow, 1)
-    if head is not None and (head.seq, head.hash) != (n, prev):
+    if head is not None and head.seq != n:
         return Verification(False, n, n + 1, f"the chain head records {head.seq} events; {n} remain (tail removed)")
-    if checkpoint_file and checkpoint_file.exists():
-        mark = json.loads(checkpoint_file.read_text())
-        if mark["seq"] > n or (mark["seq"] == n and mark["hash"] != prev):
-            return Verification(False, n, min(mark["seq"], n + 1),
-                                f"the checkpoint file records {mark['seq']} events; the database holds {n}")
+    if head is not None and head.hash != prev:
+        return Verification(False, n, n, "the last event differs from the chain head (the chain was rewritten)")
+    if mark and mark["seq"] > n:
+        return Verification(False, n, n + 1,
+                            f"the checkpoint file records {mark['seq']} events; the database holds {n} (tail removed)")
+    if mark and marked != mark["hash"]:
+        return Verification(False, n, mark["seq"], f"event {mark['seq']} differs from the checkpoint file "
+                                                   "(the chain was rewritten)")
     return Verification(True, n)
 
 

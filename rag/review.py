@@ -21,6 +21,7 @@ from rag.models import Action, Citation, Coverage, Decision, Method, Proposal, S
 from rag.store import CitationRow, DecisionRow, DocumentRow, PassageRow, ProposalRow, VersionRow, proposal_from_row
 
 SETTLED = {Status.approved.value, Status.rejected.value, Status.needs_review.value}
+KEPT_METHODS = {Method.crosswalk.value, Method.manual.value}  # a mapping run never withdraws these
 
 
 def _commit_checkpoint(ctx: Context) -> None:
@@ -64,7 +65,7 @@ def save_run(ctx: Context, workspace: str, run: MappingRun, actor: str = "ctrlma
             key = (p.framework, p.clause_id, p.document_id)
             made.add(key)
             row = existing.get(key)
-            if row is not None and row.status in SETTLED:
+            if row is not None and (row.status in SETTLED or row.method == Method.manual.value):
                 stats.kept += 1
                 continue
             if row is None:
@@ -83,7 +84,7 @@ def save_run(ctx: Context, workspace: str, run: MappingRun, actor: str = "ctrlma
             row.citations.extend(_citation_rows(p.citations))
         for key, row in existing.items():
             if (key[0], key[1]) in clause_keys and key not in made and row.status == Status.proposed.value \
-                    and row.method != Method.crosswalk.value:
+                    and row.method not in KEPT_METHODS:
                 s.delete(row)
                 stats.withdrawn += 1
         audit.append(s, workspace=workspace, actor=actor, action="mapping.run", target=f"run:{run.run_id}",

@@ -182,7 +182,8 @@ class Catalog:
         """Load official text a user holds a licence for over the bundled descriptions. Returns the key of
         the framework it applied to (chosen by id overlap)."""
         items = read_overlay(path)
-        best = max(self.frameworks.values(), key=lambda fw: sum(1 for i in items if fw.clause(i["id"])))
+        best = max(self.frameworks.values(),
+                   key=lambda fw: (sum(1 for i in items if fw.clause(i["id"])), not fw.superseded_by))
         matched = [i for i in items if best.clause(i["id"])]
         if not matched:
             raise CatalogError("no id in this catalog matches a bundled framework", file=str(path))

@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rag.errors import ConfigError
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The default: no network, no key. Lexical + static-embedding retrieval, fused and scored.
+    # The default: offline unless OPENAI_API_KEY / OPENAI_BASE_URL (or Azure settings) are present.
+    "default": {"mode": "auto"},
+    # Never call a model, whatever the environment holds: lexical + static-embedding retrieval.
     "offline": {"mode": "offline"},
     # Fewer candidates, smaller passages: quick first look at a large policy set.
     "fast": {"mode": "offline", "candidates_per_clause": 30, "max_proposals_per_clause": 3},
@@ -32,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CTRLMAP_", extra="ignore", populate_by_name=True)
 
-    preset: str = "offline"
+    preset: str = "default"
     data_dir: Path = Path(".ctrlmap")
     database_url: str | None = None  # default: SQLite file in data_dir
     workspace: str = "default"

@@ -1,0 +1,130 @@
+"""Review: decisions with their audit events, crosswalk propagation, drift after a new version, manual
+mappings, and that nothing automatic ever approves."""
+
+import pytest
+
+from rag import audit
+from rag.errors import InvalidInput, NotFound
+from rag.ingest.pipeline import ingest_paths
+from rag.mapping import propose
+from rag.models import Action, Method, Status
+from rag.review import Edit, apply_drift, decide, get_proposal, list_proposals, save_run
+from rag.samples import add_manual
+
+ACCESS = """# Access Control Policy
+
+## Provisioning
+
+Access to production systems is granted on a least-privilege basis after written manager approval.
+Every account belongs to one named person and uses single sign-on with multi-factor authentication.
+
+## Reviews
+
+System owners review all user access every quarter and remove anything no longer needed.
+Leavers lose all access within one business day of their last day.
+"""
+INCIDENT = """# Incident Response Plan
+
+## Detection and triage
+
+Security alerts page the on-call engineer, who confirms and classifies the incident within one hour.
+
+## Notification
+
+Customers affected by a confirmed breach are told within 48 hours of confirmation.
+"""
+
+
+@pytest.fixture
+def mapped(ctx, tmp_path):
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "access.md").write_text(ACCESS)
+    (folder / "incident.md").write_text(INCIDENT)
+    ws = ctx.workspace("rev")
+    ingest_paths(ctx, ws, [str(folder)])
+    run = propose(ctx, ws, ["soc2-tsc-2017", "iso27001-2022"])
+    save_run(ctx, ws, run)
+    return ctx, ws, folder
+
+
+def _proposal(ctx, ws, clause, document):
+    return next(p for p in list_proposals(ctx, ws, clause_id=clause) if p.document_name == document)
+
+
+def test_mapping_never_approves(mapped):
+    ctx, ws, _ = mapped
+    proposals = list_proposals(ctx, ws)
+    assert proposals and all(p.status == Status.proposed for p in proposals)
+
+
+def test_approve_records_decision_and_propagates(mapped):
+    ctx, ws, _ = mapped
+    p = _proposal(ctx, ws, "CC6.2", "access.md")
+    approved = decide(ctx, ws, p.id, "dana", Action.approve, "meets the criterion")
+    assert approved.status == Status.approved
+    suggested = [x for x in list_proposals(ctx, ws, framework="iso27001-2022") if x.method == Method.crosswalk]
+    assert suggested and all(x.status == Status.proposed and x.origin_proposal_id == p.id for x in suggested)
+    with ctx.store.session() as s:
+        events = audit.events(s, ws)
+        assert audit.verify(s).ok
+    actions = [e["action"] for e in events]
+    assert "proposal.approve" in actions and "proposal.propagate" in actions
+    approve = next(e for e in events if e["action"] == "proposal.approve")
+    assert approve["actor"] == "dana" and approve["before"]["status"] == "proposed"
+    assert approve["after"]["status"] == "approved" and len(approve["detail"]["document_sha256"]) == 64
+
+
+def test_edit_requires_verbatim_quotes(mapped):
+    ctx, ws, _ = mapped
+    p = _proposal(ctx, ws, "CC6.2", "access.md")
+    edited = decide(ctx, ws, p.id, "dana", Action.edit,
+                    edit=Edit(quotes=["Leavers lose all access within one business day of their last day."]))
+    assert edited.citations[0].quote.startswith("Leavers lose all access")
+    with pytest.raises(InvalidInput, match="verbatim"):
+        decide(ctx, ws, p.id, "dana", Action.edit, edit=Edit(quotes=["Leavers keep access forever."]))
+
+
+def test_unknown_proposal_and_missing_actor(mapped):
+    ctx, ws, _ = mapped
+    with pytest.raises(NotFound):
+        decide(ctx, ws, 999999, "dana", Action.approve)
+    p = list_proposals(ctx, ws)[0]
+    with pytest.raises(InvalidInput):
+        decide(ctx, ws, p.id, "", Action.approve)
+    with pytest.raises(NotFound):
+        get_proposal(ctx, "other-workspace", p.id)
+
+
+def test_manual_mapping_needs_a_real_quote(mapped):
+    ctx, ws, _ = mapped
+    pid = add_manual(ctx, ws, "soc2-tsc-2017", "CC7.4", "incident.md",
+                     ["Customers affected by a confirmed breach are told within 48 hours of confirmation."], "dana")
+    assert get_proposal(ctx, ws, pid).method == Method.manual
+    with pytest.raises(InvalidInput):
+        add_manual(ctx, ws, "soc2-tsc-2017", "CC7.4", "incident.md", ["Customers are never told."], "dana")
+
+
+def test_drift_sends_changed_citations_back_to_review(mapped):
+    ctx, ws, folder = mapped
+    kept = _proposal(ctx, ws, "CC6.2", "access.md")
+    decide(ctx, ws, kept.id, "dana", Action.edit, edit=Edit(
+        quotes=["Access to production systems is granted on a least-privilege basis after written manager approval."]))
+    decide(ctx, ws, kept.id, "dana", Action.approve)
+    changed = _proposal(ctx, ws, "CC6.3", "access.md")
+    decide(ctx, ws, changed.id, "dana", Action.edit, edit=Edit(
+        quotes=["System owners review all user access every quarter and remove anything no longer needed."]))
+    decide(ctx, ws, changed.id, "dana", Action.approve)
+
+    (folder / "access.md").write_text(ACCESS.replace("every quarter", "every year") + "\n## Exceptions\n\nNone.\n")
+    result = ingest_paths(ctx, ws, [str(folder / "access.md")])[0]
+    assert result.status == "new-version" and result.dropped_passages
+    assert any("Reviews" in s for s in result.changed_sections)
+    report = apply_drift(ctx, ws, result.document_id)
+    assert changed.id in report.needs_review and kept.id in report.reanchored
+    back = get_proposal(ctx, ws, changed.id)
+    assert back.status == Status.needs_review and back.drift["missing_quotes"]
+    still = get_proposal(ctx, ws, kept.id)
+    assert still.status == Status.approved and still.document_sha256 == result.sha256
+    with ctx.store.session() as s:
+        assert audit.verify(s).ok

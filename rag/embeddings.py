@@ -32,7 +32,7 @@ def _wordllama(config: str, dim: int):
 class WordLlamaEmbeddings(Embeddings):
     """Static token embeddings averaged per text (fast on CPU, no network). Vectors are L2-normalized."""
 
-    def __init__(self, model: str = "l2_supercat_256", batch_size: int = 512) -> None:
+    def __init__(self, model: str = "l2_supercat_256", batch_size: int = 32) -> None:
         config, _, dim = model.rpartition("_")
         if not config or not dim.isdigit():
             raise ConfigError(f"WordLlama model must look like 'l2_supercat_256', got {model!r}")
@@ -48,8 +48,13 @@ class WordLlamaEmbeddings(Embeddings):
     def embed_array(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self._model.embed(list(texts), norm=True, batch_size=self.batch_size)
-        return np.asarray(vecs, dtype=np.float32)
+        # Batches of similar length and small size: WordLlama pads each batch to its longest text and gathers
+        # (batch x length x dim) floats, so large mixed batches cost time and hundreds of MB (same vectors).
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        vecs = self._model.embed([texts[i] for i in order], norm=True, batch_size=self.batch_size)
+        out = np.empty_like(np.asarray(vecs, dtype=np.float32))
+        out[order] = vecs
+        return out
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()

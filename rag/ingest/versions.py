@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from rag.ingest.document import ParsedDocument
 from rag.models import Passage, sha256_hex
@@ -86,9 +86,11 @@ def store_version(ctx, workspace: str, name: str, data: bytes, sha: str, parsed:
         _retire(s, cur, doc.id, parsed.text, new_sections, result)
         stored = [p.model_copy(update={"id": Passage.make_id(f"{workspace}/{name}@{sha}", p.start, p.end),
                                        "version_id": version.id, "document_id": doc.id}) for p in passages]
-        s.add_all([PassageRow(id=p.id, version_id=version.id, document_id=doc.id, workspace=workspace, seq=p.seq,
-                              start=p.start, end=p.end, heading_path=p.heading_path, page=p.page, hidden=p.hidden,
-                              current=True) for p in stored])
+        if stored:  # Core bulk insert: several times faster than ORM objects for hundreds of rows
+            s.execute(insert(PassageRow), [
+                {"id": p.id, "version_id": version.id, "document_id": doc.id, "workspace": workspace, "seq": p.seq,
+                 "start": p.start, "end": p.end, "heading_path": p.heading_path, "page": p.page,
+                 "hidden": p.hidden, "current": True} for p in stored])
     return result, stored
 
 
@@ -130,9 +132,11 @@ def _new_version(s, doc: DocumentRow, data: bytes, sha: str, parsed: ParsedDocum
                          warnings=parsed.warnings)
     s.add(version)
     s.flush()
-    s.add_all([SectionRow(version_id=version.id, heading_path=sec.heading_path, level=sec.level, start=sec.start,
-                          end=sec.end, page=sec.page, text_sha256=sha256_hex(parsed.text[sec.start:sec.end]))
-               for sec in parsed.sections])
+    if parsed.sections:
+        s.execute(insert(SectionRow), [
+            {"version_id": version.id, "heading_path": sec.heading_path, "level": sec.level, "start": sec.start,
+             "end": sec.end, "page": sec.page, "text_sha256": sha256_hex(parsed.text[sec.start:sec.end])}
+            for sec in parsed.sections])
     return version
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from api.app import create_app
 from rag.auth import SYSTEM, Role, create_key
 from rag.store import AuditRow
-from test_api_seed import Tenant, seed_tenant, seeded_context
+from tests.test_api_seed import Tenant, seed_tenant, seeded_context
 
 G = "global"  # an admin key bound to no workspace
 # Every operation of the OpenAPI document and the role it needs (None: open). A new route fails this test

@@ -92,6 +92,10 @@ def _write_outputs(ctx: Context, workspace: str, out: Path, profile: dict, resul
     tables.write_csv(proposals, files[2])
     tables.write_json(proposals, files[3])
     sections = narrative(ctx, workspace, profile)
+    if ctx.settings.use_llm:  # the model redrafts DC5; sentences that fail the checks stay extractive
+        from rag.narrate_llm import redraft
+
+        sections = redraft(ctx, workspace, profile, sections)
     result.narrative_problems = check(ctx, workspace, sections)
     org = (profile.get("organization") or {}).get("legal_name", "the organization")
     system = (profile.get("report") or {}).get("system_name", "")

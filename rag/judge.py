@@ -12,6 +12,7 @@ produces proposals: approval is a person's decision.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,8 @@ from pydantic import BaseModel, ConfigDict
 from rag import citations as cites
 from rag.context import Context
 from rag.errors import BudgetExceeded, LLMError
-from rag.llm import LLMClient, client_for, cache_key, cost, load_prompt, message_tokens, prices, Reply
+from rag.llm import (LLMClient, Reply, cache_key, client_for, cost, load_prompt, looks_like_instructions,
+                     message_tokens, prices)
 from rag.mapping import Candidate, JudgeItem, Progress, propose
 from rag.models import Clause, Coverage, Method, Proposal, sha256_hex
 
@@ -181,6 +183,8 @@ class LLMJudge:
             citation = cites.quote_citation(quote, cand.passage, cand.version_text, cand.document_name)
             if citation is None:
                 self._count(dropped_quotes=1)
+            elif looks_like_instructions(citation.quote):
+                self._count(instruction_quotes=1)
             elif all((c.start, c.end) != (citation.start, citation.end) for c in verified):
                 verified.append(citation)
         return verified
@@ -191,6 +195,8 @@ class LLMJudge:
         citations = [c for r in rows for c in r[2]][:self.settings.citations_per_proposal]
         confidence = 0.6 * VERDICT_WEIGHT[verdict] + 0.4 * best.confidence
         note = " ".join(rationale.split())[:RATIONALE_CHARS]
+        if looks_like_instructions(note):
+            note = "(the model's rationale was withheld: it echoed instructions found in the policy text.)"
         return Proposal(
             framework=clause.framework, clause_id=clause.id, document_id=best.passage.document_id,
             document_name=best.document_name, document_sha256=best.passage.document_sha256, citations=citations,
@@ -208,7 +214,7 @@ class LLMJudge:
         failures = {k: c[k] for k in ("refusal", "malformed", "schema", "timeout", "rate_limited", "api", "stopped")}
         return {**self.client.usage.as_dict(), "model": self.client.model, "prompt_version": self.prompt.version,
                 "clauses_judged": c["judged"], "proposals": c["proposals"], "dropped_quotes": c["dropped_quotes"],
-                "downgraded": c["downgraded"], "discarded_ids": c["discarded"], "fallbacks": c["fallbacks"],
+                "instruction_quotes": c["instruction_quotes"], "downgraded": c["downgraded"], "discarded_ids": c["discarded"], "fallbacks": c["fallbacks"],
                 **failures, "stopped": self.stopped}
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import threading
 import weakref
@@ -81,6 +82,22 @@ def load_prompt(name: str) -> Prompt:
         raise LLMError(f"prompt template {name}-user.md has no {{data}} slot", target=name)
     version = hashlib.sha256(f"{system}\n\x00\n{user}".encode("utf-8")).hexdigest()[:12]
     return Prompt(name, system, user, f"{name}@{version}")
+
+
+# Text that talks to a model rather than about the organization's controls: never evidence, never a rationale,
+# never a narrative sentence. A backstop: the structural defenses (data blocks, validation) come first.
+INSTRUCTION_LIKE = re.compile(
+    r"\b(ignore|disregard|forget)\b.{0,24}\b(previous|prior|above|earlier|preceding)\b.{0,24}"
+    r"\b(instructions?|prompts?|directives?)\b"
+    r"|\b(note|message|attention|instructions?) (to|for) (an? |the |any |all )?"
+    r"(ai|llm|language model|assistant|chatbot|automated reviewer)s?\b"
+    r"|\byou are (an? )?(ai|llm|language model|assistant)\b|\bsystem override\b"
+    r"|\b(mark|rate|treat|label|flag)\b.{0,40}\b(every|all|each)\b.{0,40}\b(satisf\w*|compliant|met|passed)\b",
+    re.I | re.S)
+
+
+def looks_like_instructions(text: str) -> bool:
+    return bool(INSTRUCTION_LIKE.search(text))
 
 
 # --- configuration ------------------------------------------------------------------------------------
@@ -176,11 +193,14 @@ class ResponseCache:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
+            db.execute("PRAGMA journal_mode = WAL")
             db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT, prompt TEXT, "
                        "reply TEXT, created TEXT DEFAULT CURRENT_TIMESTAMP)")
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute("PRAGMA synchronous = OFF")  # a cache: losing the last writes in a crash costs a re-call
+        return db
 
     def get(self, key: str) -> dict | None:
         with self._connect() as db:
@@ -222,6 +242,7 @@ class LLMClient:
         self.usage = Usage(budget=settings.llm_token_budget)
         self.cache = ResponseCache(Path(settings.data_dir) / "llm-cache.sqlite")
         self._slots = threading.BoundedSemaphore(max(1, settings.llm_concurrency))
+        self._runnables: dict[type, Any] = {}
 
     @property
     def model(self) -> str:
@@ -246,8 +267,10 @@ class LLMClient:
     def _call(self, messages: list, schema: type[BaseModel]) -> tuple[Reply, tuple[int, int]]:
         import openai
 
-        runnable = self.chat.with_structured_output(schema.model_json_schema(), method="json_schema",
-                                                    include_raw=True, strict=True)
+        runnable = self._runnables.get(schema)
+        if runnable is None:
+            runnable = self._runnables[schema] = self.chat.with_structured_output(
+                schema.model_json_schema(), method="json_schema", include_raw=True, strict=True)
         try:
             with self._slots:
                 out = runnable.invoke(messages)
@@ -304,9 +327,16 @@ def message_tokens(prompt: Prompt, data: dict, schema: type[BaseModel]) -> int:
     """Input tokens of one call, counted offline: both messages, their framing, and the response schema."""
     from rag.embeddings import count_tokens
 
-    schema_json = json.dumps(schema.model_json_schema(), separators=(",", ":"))
-    return (count_tokens(prompt.system) + count_tokens(prompt.render(data)) + count_tokens(schema_json)
-            + 2 * MESSAGE_OVERHEAD + REPLY_OVERHEAD)
+    return (_fixed_tokens(prompt, schema) + count_tokens(prompt.render(data)) + 2 * MESSAGE_OVERHEAD
+            + REPLY_OVERHEAD)
+
+
+@lru_cache(maxsize=16)
+def _fixed_tokens(prompt: Prompt, schema: type[BaseModel]) -> int:
+    """The system prompt and the response schema: the same in every call."""
+    from rag.embeddings import count_tokens
+
+    return count_tokens(prompt.system) + count_tokens(json.dumps(schema.model_json_schema(), separators=(",", ":")))
 
 
 _CLIENTS: "weakref.WeakKeyDictionary[Any, LLMClient]" = weakref.WeakKeyDictionary()

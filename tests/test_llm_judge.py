@@ -20,7 +20,7 @@ from rag.errors import LLMNotConfigured
 from rag.judge import LLMJudge, make_judge, request_data, sendable
 from rag.llm import LLMClient, load_prompt
 from rag.models import Coverage, Method, Status
-from test_llm_fakes import (ACCESS_POLICY, DUMMY_KEY, RATE_LIMITED, SERVED_MODEL, USE_POLICY, VCR_CONFIG,
+from tests.test_llm_fakes import (ACCESS_POLICY, DUMMY_KEY, RATE_LIMITED, SERVED_MODEL, USE_POLICY, VCR_CONFIG,
                             Transport, completion, data_block, judge_item, judgments, llm_settings)
 
 P1 = "All workforce accounts use single sign-on with phishing-resistant multi-factor authentication."

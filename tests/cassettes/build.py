@@ -24,9 +24,9 @@ import httpx2
 import vcr
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parents[1]))
 
-import test_llm_fakes as fakes  # noqa: E402
+import tests.test_llm_fakes as fakes  # noqa: E402
 
 from rag.context import Context  # noqa: E402
 from rag.judge import LLMJudge  # noqa: E402

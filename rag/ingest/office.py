@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 
+from docx.oxml.ns import qn
+
 from rag.errors import CorruptFile
 from rag.ingest.document import ParsedDocument, TextBuilder
 from rag.ingest.safety import check_docx
@@ -27,14 +29,55 @@ def _style_chain(style):
         style, seen = style.base_style, seen + 1
 
 
-def _heading_level(paragraph) -> int | None:
-    for style in _style_chain(paragraph.style):
-        name = style.name or ""
+class _Styles:
+    """Per style id, worked out once: python-docx looks a paragraph's style up by scanning every style."""
+
+    def __init__(self, document) -> None:
+        from docx.enum.style import WD_STYLE_TYPE
+
+        self.by_id = {st.style_id: st for st in document.styles}
+        default = [st for st in document.styles if st.type == WD_STYLE_TYPE.PARAGRAPH
+                   and st.element.get(qn("w:default")) in ("1", "true", "on")]
+        self.default = default[0] if default else None
+        self.cache: dict[tuple[str, str | None], object] = {}
+
+    def paragraph_style(self, paragraph):
+        p_pr = paragraph._p.pPr
+        sid = p_pr.pStyle.val if p_pr is not None and p_pr.pStyle is not None else None
+        return self.by_id.get(sid, self.default) if sid else self.default
+
+    def _memo(self, kind: str, style, fn):
+        key = (kind, style.style_id if style is not None else None)
+        if key not in self.cache:
+            self.cache[key] = fn(style)
+        return self.cache[key]
+
+    def level(self, style) -> int | None:
+        return self._memo("level", style, _style_level)
+
+    def hidden(self, style) -> str | None:
+        return self._memo("hidden", style, lambda st: next(
+            (r for r in (_font_hidden(x.font) for x in _style_chain(st)) if r), None))
+
+    def bold(self, style) -> bool:
+        return self._memo("bold", style, lambda st: any(x.font.bold for x in _style_chain(st)))
+
+
+def _style_level(style) -> int | None:
+    for st in _style_chain(style):
+        name = st.name or ""
         if name == "Title":
             return 1
         if name.lower().startswith("heading "):
             tail = name.split(" ", 1)[1]
             return int(tail) if tail.isdigit() else 1
+    return None
+
+
+def _heading_level(paragraph, styles: _Styles) -> int | None:
+    level = styles.level(styles.paragraph_style(paragraph))
+    if level:
+        return level
     outline = paragraph._p.xpath("./w:pPr/w:outlineLvl/@w:val")
     if outline and outline[0].isdigit() and int(outline[0]) < 9:
         return int(outline[0]) + 1
@@ -55,17 +98,15 @@ def _font_hidden(font) -> str | None:
     return None
 
 
-def _run_hidden(run, paragraph) -> str | None:
+def _run_hidden(run, paragraph_style, styles: _Styles) -> str | None:
     """Direct formatting first, then the character style, then the paragraph style and its bases."""
     reason = _font_hidden(run.font)
     if reason or run.font.hidden is False:
         return reason
-    styles = list(_style_chain(run.style)) if run._r.rPr is not None and run._r.rPr.rStyle is not None else []
-    for style in styles + list(_style_chain(paragraph.style)):
-        reason = _font_hidden(style.font)
-        if reason:
-            return reason
-    return None
+    r_pr = run._r.rPr
+    if r_pr is not None and r_pr.rStyle is not None:
+        reason = styles.hidden(styles.by_id.get(r_pr.rStyle.val))
+    return reason or styles.hidden(paragraph_style)
 
 
 def _runs(paragraph):
@@ -74,26 +115,26 @@ def _runs(paragraph):
     return [Run(r, paragraph) for r in paragraph._p.xpath(_RUNS)]
 
 
-def _all_bold(paragraph, runs) -> bool:
+def _all_bold(runs, style_bold: bool) -> bool:
     texts = [r for r in runs if r.text.strip()]
-    style_bold = any(s.font.bold for s in _style_chain(paragraph.style))
     return bool(texts) and all(r.bold or (r.bold is None and style_bold) for r in texts)
 
 
-def _paragraph(doc: TextBuilder, paragraph, fallback_headings: bool) -> None:
+def _paragraph(doc: TextBuilder, paragraph, styles: _Styles, fallback_headings: bool) -> None:
     runs = _runs(paragraph)
-    pieces = [(run.text, _run_hidden(run, paragraph)) for run in runs]
+    style = styles.paragraph_style(paragraph)
+    pieces = [(run.text, _run_hidden(run, style, styles)) for run in runs]
     text = "".join(t for t, _ in pieces)
     if not text.strip():
         return
     visible = "".join(t for t, reason in pieces if not reason)
-    level = _heading_level(paragraph)
-    if level is None and fallback_headings and _all_bold(paragraph, runs) and _short(visible):
+    level = _heading_level(paragraph, styles)
+    if level is None and fallback_headings and _all_bold(runs, styles.bold(style)) and _short(visible):
         level = 2
     if level and visible.strip():
         doc.heading(level, visible)
     elif visible.strip():
-        doc.block(_list_marker(paragraph) + visible)
+        doc.block(_list_marker(paragraph, style) + visible)
     for chunk, reason in _hidden_groups(pieces):
         doc.block(chunk, hidden_reason=reason)
 
@@ -115,8 +156,8 @@ def _short(text: str) -> bool:
     return 0 < len(text.split()) <= 12 and len(text) <= 100 and not text.endswith((".", ",", ";", ":"))
 
 
-def _list_marker(paragraph) -> str:
-    name = (paragraph.style.name or "") if paragraph.style is not None else ""
+def _list_marker(paragraph, style) -> str:
+    name = (style.name or "") if style is not None else ""
     if name.startswith("List Bullet") or paragraph._p.xpath("./w:pPr/w:numPr"):
         return "- "
     return ""
@@ -147,18 +188,19 @@ def parse_docx(data: bytes) -> ParsedDocument:
     except Exception as exc:  # python-docx raises many types for broken packages
         raise CorruptFile(f"not a readable DOCX package ({type(exc).__name__}: {exc})") from exc
     doc = TextBuilder()
+    styles = _Styles(document)
     children = list(document.element.body.iterchildren())
     paragraphs = [Paragraph(c, document) for c in children if c.tag.endswith("}p")]
-    fallback = not any(_heading_level(p) for p in paragraphs)
+    fallback = not any(_heading_level(p, styles) for p in paragraphs)
     for child in children:
         tag = child.tag.rsplit("}", 1)[-1]
         if tag == "p":
-            _paragraph(doc, Paragraph(child, document), fallback)
+            _paragraph(doc, Paragraph(child, document), styles, fallback)
         elif tag == "tbl":
             _table(doc, Table(child, document), document)
         elif tag == "sdt":  # content controls at body level hold ordinary paragraphs
             for p in child.xpath("./w:sdtContent/w:p"):
-                _paragraph(doc, Paragraph(p, document), fallback)
+                _paragraph(doc, Paragraph(p, document), styles, fallback)
     title = (document.core_properties.title or "").strip() or None
     words = len(doc.text.split())
     breaks = len(document.element.body.xpath(".//w:br[@w:type='page'] | .//w:lastRenderedPageBreak"))

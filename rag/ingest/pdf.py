@@ -91,7 +91,7 @@ class _Chars:
         r = self._rect
         return r.left, r.bottom, r.right, r.top
 
-    def hidden(self, i: int) -> str | None:
+    def style_hidden(self, i: int) -> str | None:
         r, g, b, a = self._rgba
         if self.raw.FPDFText_GetFillColor(self.tp, i, r, g, b, a):
             if a.value == 0:
@@ -100,12 +100,13 @@ class _Chars:
                 return "pdf-white-text"
         if 0 < self.size(i) < 1:
             return "pdf-tiny-text"
+        return None
+
+    def off_page(self, i: int) -> str | None:
         left, bottom, right, top = self.box(i)
         x, y = (left + right) / 2, (bottom + top) / 2
         x0, y0, x1, y1 = self.bbox
-        if not (x0 <= x <= x1 and y0 <= y <= y1):
-            return "pdf-off-page"
-        return None
+        return None if x0 <= x <= x1 and y0 <= y <= y1 else "pdf-off-page"
 
 
 def _page_suspicious(page, bbox) -> bool:
@@ -176,11 +177,18 @@ def _line(chars: _Chars, text: str, start: int, page: int, check: bool) -> _Line
 
 
 def _hidden_runs(chars: _Chars, text: str, start: int) -> list[tuple[int, int, str]]:
+    """Hidden spans of a line. Characters drawn by one text object share its colour and size, so each run of
+    characters from one object is checked once, at its first character (its box is checked for each)."""
     runs: list[tuple[int, int, str]] = []
+    obj, state = None, None
     for k, ch in enumerate(text):
         if ch.isspace():
             continue
-        reason = chars.hidden(start + k)
+        owner = chars.raw.FPDFText_GetTextObject(chars.tp, start + k)
+        owner = ctypes.cast(owner, ctypes.c_void_p).value if owner else None
+        if owner is None or owner != obj:
+            obj, state = owner, chars.style_hidden(start + k)
+        reason = state or chars.off_page(start + k)
         if reason is None:
             continue
         if runs and runs[-1][2] == reason and not text[runs[-1][1]:k].strip():

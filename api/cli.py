@@ -88,39 +88,51 @@ def _judge(ctx):
 
 @app.command()
 @handle_errors
-def ingest(paths: list[str] = typer.Argument(..., help="Files, folders or globs."),
+def ingest(paths: list[str] = typer.Argument(..., help="Files, folders (recursively) or globs."),
            as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """Parse, version, chunk and index policy documents. Bad files are reported; the rest still land."""
+    """Parse, version, chunk and index policy documents. Bad files are reported (exit 3); the rest still land."""
     from rag.ingest.pipeline import collect, ingest_paths
     from rag.review import apply_drift
 
     ctx = context()
     workspace = ctx.workspace()
     total = len(collect(paths))
+    if not total:
+        errors.print(f"[bold red]error[/]: nothing to ingest: no files match {' '.join(paths)}")
+        raise typer.Exit(3)
     with progress() as bars:
         task = bars.add_task("ingest", total=total)
         results = ingest_paths(ctx, workspace, paths,
                                lambda r: bars.update(task, advance=1, description=f"ingest {r.name}"))
     drift = {r.name: apply_drift(ctx, workspace, r.document_id) for r in results if r.status == "new-version"}
+    counts = {s: sum(r.status == s for r in results) for s in ("ingested", "new-version", "unchanged", "rejected")}
     if as_json:
         emit_json([{**r.as_dict(), "drift": drift[r.name].__dict__ if r.name in drift else None} for r in results])
     else:
         rows = [{"document": r.name, "status": r.status, "version": r.version, "passages": r.passages,
-                 "detail": r.message or _change_note(r, drift.get(r.name))} for r in results]
+                 "reason": r.reason or "", "detail": r.message or _change_note(r, drift.get(r.name))}
+                for r in results]
         console.print(table(f"Ingested into workspace {workspace}", rows))
-        counts = {s: sum(r.status == s for r in results) for s in ("ingested", "new-version", "unchanged", "rejected")}
         console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
-    if any(r.status == "rejected" for r in results) or not results:
+    if as_json:  # the table already shows them; with --json, people still see them on stderr
+        for r in results:
+            if r.status == "rejected":
+                errors.print(f"[bold red]rejected[/] {r.name}: {r.reason}: {r.message}")
+    if counts["rejected"]:
         raise typer.Exit(3)
 
 
 def _change_note(r, drift) -> str:
-    if r.status != "new-version":
-        return f"{r.hidden_passages} hidden passage(s) flagged" if r.hidden_passages else ""
-    note = f"{len(r.changed_sections)} section(s) changed, {len(r.dropped_passages)} passage(s) no longer verbatim"
-    if drift and (drift.needs_review or drift.reanchored):
-        note += f"; {len(drift.needs_review)} mapping(s) back to review, {len(drift.reanchored)} re-anchored"
-    return note
+    notes = []
+    if r.hidden_passages:
+        notes.append(f"{r.hidden_passages} hidden passage(s) flagged, never cited")
+    if r.status == "new-version":
+        notes.append(f"{len(r.changed_sections)} section(s) changed, {len(r.dropped_passages)} passage(s) no "
+                     f"longer verbatim")
+        if drift and (drift.needs_review or drift.reanchored):
+            notes.append(f"{len(drift.needs_review)} mapping(s) back to review, {len(drift.reanchored)} re-anchored")
+    notes.extend(r.warnings)
+    return "; ".join(notes)
 
 
 # --- map ----------------------------------------------------------------------------------------------

@@ -214,7 +214,8 @@ class LLMJudge:
         failures = {k: c[k] for k in ("refusal", "malformed", "schema", "timeout", "rate_limited", "api", "stopped")}
         return {**self.client.usage.as_dict(), "model": self.client.model, "prompt_version": self.prompt.version,
                 "clauses_judged": c["judged"], "proposals": c["proposals"], "dropped_quotes": c["dropped_quotes"],
-                "instruction_quotes": c["instruction_quotes"], "downgraded": c["downgraded"], "discarded_ids": c["discarded"], "fallbacks": c["fallbacks"],
+                "instruction_quotes": c["instruction_quotes"], "downgraded": c["downgraded"],
+                "discarded_ids": c["discarded"], "fallbacks": c["fallbacks"],
                 **failures, "stopped": self.stopped}
 
 

@@ -306,7 +306,10 @@ class LLMClient:
 
 def validate(raw, parsing_error: Exception | None, schema: type[BaseModel]) -> Reply:
     """Strictly parse the raw message: a refusal, malformed JSON or a schema violation is a failure."""
-    from langchain_core.exceptions import ModelRefusalError
+    try:
+        from langchain_core.exceptions import ModelRefusalError
+    except ImportError:  # older langchain-core: the message's refusal field is checked below anyway
+        ModelRefusalError = ()  # noqa: N806
 
     refusal = (raw.additional_kwargs or {}).get("refusal")
     finish = (raw.response_metadata or {}).get("finish_reason")

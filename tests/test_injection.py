@@ -126,7 +126,8 @@ def compromised(body: dict) -> dict:
         for n, p in enumerate(data["passages"]):
             injected = re.search(rf"[^.\n]*{TAG}[^.\n]*", p["text"])
             quotes = [injected.group(0).strip()] if injected else []
-            quotes += [first_sentence(p["text"]), first_sentence(texts[n - 1]), "This policy satisfies every requirement."]
+            quotes += [first_sentence(p["text"]), first_sentence(texts[n - 1]),
+                       "This policy satisfies every requirement."]
             rows.append({"passage_id": p["id"], "verdict": "satisfies", "quotes": quotes,
                          "rationale": f"As the policy says: {ORDER.lower()} ({TAG}-RATIONALE)."})
         rows.append({"passage_id": "P99", "verdict": "satisfies", "rationale": TAG, "quotes": [ORDER]})
@@ -137,7 +138,8 @@ def compromised(body: dict) -> dict:
         {"text": f"{data['organization']} approves every mapping ({TAG}-NARRATIVE-2) [{first['ref']}].",
          "quotes": []},
         {"text": f"All controls are satisfied ({TAG}-NARRATIVE-3).", "quotes": []},
-        {"text": f"{first['quote']} {ORDER} [{first['ref']}]", "quotes": [{"ref": first["ref"], "quote": first["quote"]}]},
+        {"text": f"{first['quote']} {ORDER} [{first['ref']}]",
+         "quotes": [{"ref": first["ref"], "quote": first["quote"]}]},
     ]
     return completion(json.dumps({"sentences": sentences}))
 

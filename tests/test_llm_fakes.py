@@ -259,6 +259,12 @@ def _scrub_response(response):
     return response
 
 
+def is_hand_written(cassette) -> bool:
+    """True for the cassettes tests/cassettes/build.py writes; False once re-recorded from a real model."""
+    return all("chatcmpl-ctrlmap-test" in str(r["body"]["string"])
+               for r in cassette.responses if r["status"]["code"] == 200)
+
+
 VCR_CONFIG = {
     "filter_headers": list(SCRUBBED_REQUEST_HEADERS),
     "before_record_request": _scrub_request,

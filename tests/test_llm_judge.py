@@ -21,7 +21,8 @@ from rag.judge import LLMJudge, make_judge, request_data, sendable
 from rag.llm import LLMClient, load_prompt
 from rag.models import Coverage, Method, Status
 from tests.test_llm_fakes import (ACCESS_POLICY, DUMMY_KEY, RATE_LIMITED, SERVED_MODEL, USE_POLICY, VCR_CONFIG,
-                            Transport, completion, data_block, judge_item, judgments, llm_settings)
+                                  Transport, completion, data_block, is_hand_written, judge_item, judgments,
+                                  llm_settings)
 
 P1 = "All workforce accounts use single sign-on with phishing-resistant multi-factor authentication."
 TEXTS = {judge_item().candidates[0].passage.document_sha256: ACCESS_POLICY,
@@ -85,7 +86,7 @@ def assert_llm_proposals(item, proposals):
 
 
 @pytest.mark.vcr("judge_success.yaml")
-def test_success(tmp_path, llm_env, vcr, record_mode):
+def test_success(tmp_path, llm_env, vcr):
     """Cassette written by hand in the Chat Completions format (re-recordable from a real model): the
     request matches byte for byte, the reply becomes verified, LLM-made, merely proposed mappings."""
     judge = _judge(tmp_path)
@@ -93,7 +94,7 @@ def test_success(tmp_path, llm_env, vcr, record_mode):
     assert_llm_proposals(item, proposals)
     summary = judge.usage_summary()
     assert summary["calls"] == 1 and summary["fallbacks"] == 0 and vcr.play_count == 1
-    if record_mode == "none":  # what the hand-written reply says
+    if is_hand_written(vcr):  # what the hand-written reply says (a re-recorded cassette holds a real reply)
         (p,) = proposals
         assert p.document_name == "access-control-policy.md" and p.coverage == Coverage.full
         assert p.model == SERVED_MODEL and p.usage["input_tokens"] == 812 and p.usage["output_tokens"] == 96

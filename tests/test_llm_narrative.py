@@ -8,6 +8,7 @@ never model quality.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ from rag import citations as cites
 from rag.context import Context
 from rag.llm import LLMClient, load_prompt
 from rag.narrate_llm import LLMNarrator
-from tests.test_llm_fakes import (DUMMY_KEY, PROFILE, VCR_CONFIG, Transport, completion, dc5_sections, data_block,
-                            honest, llm_settings)
+from tests.test_llm_fakes import (DUMMY_KEY, PROFILE, VCR_CONFIG, Transport, completion, data_block, dc5_sections,
+                                  honest, is_hand_written, llm_settings)
 
 E1 = "All workforce accounts use single sign-on with phishing-resistant multi-factor authentication."
 
@@ -33,8 +34,10 @@ def vcr_cassette_dir():
 
 
 @pytest.fixture(autouse=True)
-def dummy_key(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", DUMMY_KEY)
+def dummy_key(monkeypatch, record_mode):
+    """A dummy key when replaying; a maintainer re-recording passes a real one as RECORD_OPENAI_API_KEY."""
+    key = os.environ.get("RECORD_OPENAI_API_KEY", "") if record_mode != "none" else DUMMY_KEY
+    monkeypatch.setenv("OPENAI_API_KEY", key)
 
 
 def _narrator(tmp_path, transport: Transport | None = None) -> LLMNarrator:
@@ -47,20 +50,22 @@ def _cc6(sections):
 
 
 @pytest.mark.vcr("narrative_success.yaml")
-def test_cassette_draft_is_checked_and_kept(tmp_path):
-    """Hand-written cassette: the model restates each approved excerpt with its marker and quote; both
-    sentences pass the checks and carry verified citations to the approved mappings."""
+def test_cassette_draft_is_checked_and_kept(tmp_path, vcr):
+    """Hand-written cassette (re-recordable from a real model): the model restates each approved excerpt
+    with its marker and quote; both sentences pass the checks and carry verified citations to the approved
+    mappings."""
     sections, texts = dc5_sections()
     narrator = _narrator(tmp_path)
     out = narrator.redraft(PROFILE, sections, texts)
     statements = _cc6(out).statements
-    assert [s.proposal_ids for s in statements] == [[11], [12]]
-    assert statements[0].text == E1 and statements[0].criterion == "CC6.1"
-    assert all(cites.verify(c, texts) for s in statements for c in s.citations)
+    assert {pid for s in statements for pid in s.proposal_ids} == {11, 12}  # every approved excerpt is used
+    assert all(s.citations and cites.verify(c, texts) for s in statements for c in s.citations)
     assert out[0].statements[0].profile_keys == ["company_overview"]  # profile sections stay extractive
     summary = narrator.summary()
-    assert summary["sentences_kept"] == 2 and summary["calls"] == 1
-    assert summary["prompt_version"] == load_prompt("narrate").version
+    assert summary["calls"] == 1 and summary["prompt_version"] == load_prompt("narrate").version
+    if is_hand_written(vcr):  # what the hand-written reply says (a re-recorded cassette holds a real reply)
+        assert [s.proposal_ids for s in statements] == [[11], [12]] and summary["sentences_kept"] == 2
+        assert statements[0].text == E1 and statements[0].criterion == "CC6.1"
 
 
 def _reply(*sentences):

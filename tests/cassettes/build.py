@@ -35,7 +35,8 @@ from rag.narrate_llm import LLMNarrator  # noqa: E402
 
 OUT = HERE / "llm"
 P1 = "All workforce accounts use single sign-on with phishing-resistant multi-factor authentication."
-P2_REFLOWED = "Managers review the access of their direct reports every quarter and remove access that is no longer needed within five business days."
+P2_REFLOWED = ("Managers review the access of their direct reports every quarter and remove access that is no "
+               "longer needed within five business days.")
 
 
 def success(body, n):

@@ -57,8 +57,10 @@ def sniff(data: bytes, name: str) -> str:
     for magic, kind in _IMAGES.items():
         if head.startswith(magic):
             raise NeedsOCR(f"{kind}: there is no text layer; run OCR and upload the result", file=name)
-    text = data[:65536].decode("utf-8", errors="ignore")
-    if "\x00" in text:
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    text = data[:65536].decode("utf-16" if utf16 else "utf-8", errors="ignore")
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if "\x00" in text or controls > max(8, len(text[:8192]) // 100):
         raise UnsupportedType("binary content that is not PDF, DOCX, HTML, Markdown or text", file=name)
     if _HTML_START.match(text) or text.lstrip().lower().startswith("<!doctype html"):
         return HTML

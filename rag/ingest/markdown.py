@@ -92,7 +92,7 @@ def _looks_like_heading(line: str, prev_blank: bool, next_blank: bool) -> int | 
         return None
     if _NUMBERED.match(line):
         depth = line.split()[0].rstrip(".").count(".")
-        return min(depth + 1, 6)
+        return min(depth + 2, 6)  # below an all-caps title line (level 1)
     if line.isupper() and any(c.isalpha() for c in line):
         return 1
     if sum(w[0].isupper() for w in words if w[0].isalpha()) >= max(1, int(0.7 * len(words))):

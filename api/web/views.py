@@ -97,7 +97,7 @@ class Footnotes:
         key = (c.document_sha256, c.start, c.end)
         if key not in self._index:
             self.items.append({"n": len(self.items) + 1, "document": c.document_name or "", "sha256": c.document_sha256,
-                               "start": c.start, "end": c.end, "heading": " > ".join(c.heading_path),
+                               "start": c.start, "end": c.end, "heading": " › ".join(c.heading_path[1:] or c.heading_path),
                                "page": c.page})
             self._index[key] = len(self.items)
         return self._index[key]

@@ -97,7 +97,7 @@
 
     function render(p) {
       const parts = [
-        el("header", { class: "d-head" },
+        el("header", { class: "d-head", "data-id": p.id },
           el("div", { class: "d-kicker" }, el("span", { class: "fw" }, shortName[p.framework] || p.framework),
             el("span", { class: "cid" }, p.clause_id), chip(p.status)),
           el("h1", {}, p.clause.title),
@@ -132,7 +132,8 @@
 
     function evidence(p, c, i) {
       const cite = p.citations[i] || {};
-      const where = (cite.heading_path || []).join(" › ");
+      const path = cite.heading_path || [];
+      const where = (path.length > 1 ? path.slice(1) : path).join(" › ");  // the first heading is the title
       return el("figure", { class: "evidence" },
         el("figcaption", {}, el("b", {}, p.document_name), where ? el("span", { class: "where" }, where) : null,
           el("code", { class: "span" }, `${c.sha256.slice(0, 10)} · ${c.start}–${c.end}`)),

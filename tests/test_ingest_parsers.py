@@ -154,3 +154,13 @@ def test_offsets_are_exact_slices_for_every_format(settings):
         for a, b in zip(doc.sections, doc.sections[1:]):
             assert a.end == b.start
         _slices_ok(doc)
+
+
+def test_inline_hidden_html_and_markdown_spans_are_flagged():
+    doc = parse_html("<p>Keep this <span hidden>SECRET ONE</span> and this.</p>"
+                     "<table><tr><td>a</td><td><span style='display:none'>SECRET TWO</span>b</td></tr></table>")
+    assert "Keep this and this." in doc.text
+    assert [doc.text[h.start:h.end] for h in doc.hidden] == ["SECRET ONE", "SECRET TWO"]
+    assert [doc.text[c.start:c.end] for c in doc.cells] == ["a", "b"]
+    md = parse_markdown("# T\n\nVisible <span style=\"display:none\">MD SECRET</span> tail text.\n")
+    assert "Visible tail text." in md.text and [md.text[h.start:h.end] for h in md.hidden] == ["MD SECRET"]

@@ -22,6 +22,7 @@ class _Walker(HTMLParser):
         self.doc = TextBuilder()
         self.stack: list[tuple[str, bool]] = []  # (tag, hidden)
         self.buffer: list[str] = []
+        self.secret: list[str] = []
         self.cells: list[str] | None = None
         self.rownum = 0
         self.heading: int | None = None
@@ -34,16 +35,19 @@ class _Walker(HTMLParser):
         return any(h for _, h in self.stack)
 
     def flush(self) -> None:
+        """Visible text becomes a heading, a cell or a block; hidden text (block or inline) a flagged block."""
         text = "".join(self.buffer).strip()
+        secret = "".join(self.secret).strip()
         self.buffer.clear()
-        if not text:
-            return
-        if self.heading:
+        self.secret.clear()
+        if text and self.heading:
             self.doc.heading(self.heading, text)
-        elif self.cells is not None:
+        elif text and self.cells is not None:
             self.cells.append(re.sub(r"\s+", " ", text))
-        else:
-            self.doc.block(re.sub(r"[ \t]+", " ", text), hidden_reason="html-hidden" if self.hidden else None)
+        elif text:
+            self.doc.block(re.sub(r"[ \t]+", " ", text))
+        if secret:
+            self.doc.block(re.sub(r"\s+", " ", secret), hidden_reason="html-hidden")
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -67,6 +71,8 @@ class _Walker(HTMLParser):
             self.cells = []
         if tag == "li":
             self.buffer.append("- ")
+        if hidden and not self.hidden:
+            self.buffer.append(" ")  # keep the words either side of an inline hidden element apart
         self.stack.append((tag, hidden))
 
     def handle_endtag(self, tag):
@@ -83,11 +89,8 @@ class _Walker(HTMLParser):
             self.heading = None
         if tag == "tr" and self.cells is not None:
             row, self.cells = self.cells, None
-            if self.hidden:
-                self.doc.block(" | ".join(row), hidden_reason="html-hidden")
-            else:
-                self.doc.row(row, self.rownum)
-                self.rownum += 1
+            self.doc.row(row, self.rownum)  # hidden cell text never reaches `row`: see flush
+            self.rownum += 1
         if tag == "table":
             self.doc.table_end()
             self.rownum = 0
@@ -99,7 +102,7 @@ class _Walker(HTMLParser):
         if self._in_title:
             self.title = (self.title or "") + data.strip()
         if not self.skip:
-            self.buffer.append(data)
+            (self.secret if self.hidden else self.buffer).append(data)
 
 
 def parse_html(text: str) -> ParsedDocument:

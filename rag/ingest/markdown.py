@@ -13,18 +13,31 @@ _HIDDEN_HTML = re.compile(r"<(\w+)[^>]*(display\s*:\s*none|visibility\s*:\s*hidd
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
 
 
-def _inline_text(token) -> str:
-    out = []
+_HIDDEN_OPEN = re.compile(r"<(\w+)[^>]*(display\s*:\s*none|visibility\s*:\s*hidden|\shidden[\s>=])", re.I)
+
+
+def _inline_parts(token) -> tuple[str, str]:
+    """(visible text, hidden text) of an inline token; inline HTML with a hiding style hides what it wraps."""
+    out: list[str] = []
+    secret: list[str] = []
+    depth = 0
     for child in token.children or []:
-        if child.type in ("text", "code_inline"):
-            out.append(child.content)
-        elif child.type in ("softbreak", "hardbreak"):
-            out.append("\n")
-        elif child.type == "image":
-            out.append(child.content)
-        elif child.type == "html_inline":
+        if child.type == "html_inline":
+            if depth or _HIDDEN_OPEN.match(child.content):
+                depth += -1 if child.content.startswith("</") else (0 if child.content.endswith("/>") else 1)
             continue
-    return "".join(out)
+        if child.type in ("text", "code_inline", "image"):
+            piece = child.content
+        elif child.type in ("softbreak", "hardbreak"):
+            piece = "\n"
+        else:
+            continue
+        (secret if depth > 0 else out).append(piece)
+    return "".join(out), "".join(secret)
+
+
+def _inline_text(token) -> str:
+    return _inline_parts(token)[0]
 
 
 def parse_markdown(text: str) -> ParsedDocument:
@@ -63,7 +76,10 @@ def parse_markdown(text: str) -> ParsedDocument:
             marker = prefix_stack[-1] if prefix_stack else ""
             if marker == "" and prefix_stack:
                 marker = f"{tokens[i - 2].info or '-'}. " if tokens[i - 2].type == "list_item_open" else ""
-            doc.block(marker + _inline_text(tok))
+            visible, secret = _inline_parts(tok)
+            doc.block(marker + visible)
+            if secret.strip():
+                doc.block(secret, hidden_reason="html-hidden")
         elif tok.type in ("fence", "code_block"):
             doc.block(tok.content)
         elif tok.type == "html_block":

@@ -24,7 +24,7 @@ from rag import citations as cites
 from rag.context import Context
 from rag.errors import BudgetExceeded, LLMError
 from rag.llm import (LLMClient, Reply, cache_key, client_for, cost, load_prompt, looks_like_instructions,
-                     message_tokens, prices)
+                     message_tokens, open_cache, prices)
 from rag.mapping import Candidate, JudgeItem, Progress, propose
 from rag.models import Clause, Coverage, Method, Proposal, sha256_hex
 
@@ -240,14 +240,11 @@ class _Recorder:
 
 def dry_run(ctx: Context, workspace: str, keys: list[str]) -> dict[str, Any]:
     """Calls, tokens and cost the judge would spend on these frameworks; nothing is sent anywhere."""
-    from rag.llm import ResponseCache
-    from pathlib import Path
-
     settings = ctx.settings
     recorder = _Recorder()
     propose(ctx, workspace, keys, judge=recorder)
     prompt = load_prompt("judge")
-    cache = ResponseCache(Path(settings.data_dir) / "llm-cache.sqlite")
+    cache = open_cache(settings)
     per_clause, outputs, cached = [], 0, 0
     for item in recorder.items:
         sent = sendable(item, settings.judge_candidates)

@@ -169,6 +169,10 @@ class Usage:
                                      "raise CTRLMAP_LLM_TOKEN_BUDGET to continue", target="llm")
             self.reserved += tokens
 
+    def release(self, reserved: int) -> None:
+        with self._lock:
+            self.reserved -= reserved
+
     def settle(self, reserved: int, input_tokens: int, output_tokens: int, usd: float) -> None:
         with self._lock:
             self.reserved -= reserved
@@ -213,6 +217,10 @@ class ResponseCache:
                        (key, model, prompt, json.dumps(reply)))
 
 
+def open_cache(settings: Settings) -> ResponseCache:
+    return ResponseCache(Path(settings.data_dir) / "llm-cache.sqlite")
+
+
 def cache_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
@@ -240,7 +248,7 @@ class LLMClient:
         self.settings = settings
         self.chat = make_chat_model(settings, http_client)
         self.usage = Usage(budget=settings.llm_token_budget)
-        self.cache = ResponseCache(Path(settings.data_dir) / "llm-cache.sqlite")
+        self.cache = open_cache(settings)
         self._slots = threading.BoundedSemaphore(max(1, settings.llm_concurrency))
         self._runnables: dict[type, Any] = {}
 
@@ -258,7 +266,11 @@ class LLMClient:
                          usage={"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "cached": True})
         self.usage.reserve(estimate)
         messages = [("system", prompt.system), ("user", prompt.render(data))]
-        reply, tokens = self._call(messages, schema)
+        try:
+            reply, tokens = self._call(messages, schema)
+        except BaseException:
+            self.usage.release(estimate)
+            raise
         self.usage.settle(estimate, tokens[0], tokens[1], reply.usage.get("cost_usd", 0.0))
         if reply.data is not None:
             self.cache.put(key, self.model, prompt.version, {"data": reply.data, "model": reply.model})

@@ -65,6 +65,7 @@ def demo(out: Path = typer.Option(Path("ctrlmap-demo"), help="Folder for the dem
     for line in d.errors:
         errors.print(f"  [yellow]decision failed[/]: {line}")
     console.print(table("Demo summary", result.summary))
+    _print_llm_usage(result.mapping_stats)
     console.print(f"citations verified against texts/: {result.citations_verified}/{result.citations_total}")
     if result.narrative_problems:
         errors.print(f"[red]narrative problems[/]: {result.narrative_problems[:5]}")
@@ -176,6 +177,13 @@ def map_command(framework: list[str] = typer.Option([], "--framework", "-f", hel
     console.print(table(f"Mapping run {run.run_id}", rows))
     console.print(f"saved: {stats.created} new, {stats.updated} updated, {stats.kept} already decided (kept), "
                   f"{stats.withdrawn} withdrawn. Review them with `ctrlmap review list`.")
+    _print_llm_usage(run.stats)
+
+
+def _print_llm_usage(stats: dict) -> None:
+    if stats.get("llm"):
+        usage = {"model": stats.get("model"), "prompt": stats.get("prompt_version"), **stats["llm"]}
+        console.print(table("Language model usage", [usage]))
 
 
 # --- frameworks, coverage, narrative, index ------------------------------------------------------------

@@ -110,6 +110,10 @@ def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: lis
     run.stats = {"clauses": len(clauses), "passages": len(signals.corpus.passages),
                  "documents": len(signals.corpus.names), "proposals": len(run.proposals), "gaps": len(run.gaps),
                  "scorer": model.version, "corpus_version": ctx.catalog.version}
+    if judge is not None and hasattr(judge, "usage_summary"):
+        usage = judge.usage_summary()
+        run.stats.update(model=usage.get("model"), prompt_version=usage.get("prompt_version"),
+                         llm={k: v for k, v in usage.items() if k not in ("model", "prompt_version")})
     return run
 
 

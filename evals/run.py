@@ -187,10 +187,11 @@ def evaluate(dataset_dir: Path, frameworks: list[str] | None = None, mode: str =
              log: Callable[[str], None] = print) -> list[RunResult]:
     dataset = load(dataset_dir)
     ws = prepare(dataset, mode, catalogs)
-    judge = judge_factory(ws.ctx) if judge_factory else None
     methods = methods or ["ctrlmap", *baselines.METHODS]
     try:
         keys = [f for f in (frameworks or dataset.frameworks()) if f in ws.ctx.catalog.frameworks]
-        return [r for key in keys for r in evaluate_framework(ws, key, mode, methods, judge, log)]
+        # one judge per framework, so each run reports its own calls, tokens and cost
+        return [r for key in keys for r in evaluate_framework(
+            ws, key, mode, methods, judge_factory(ws.ctx) if judge_factory else None, log)]
     finally:
         ws.ctx.close()

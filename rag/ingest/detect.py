@@ -15,6 +15,7 @@ PDF, DOCX, HTML, MARKDOWN, TEXT = ("application/pdf",
 _IMAGES = {b"\x89PNG": "PNG image", b"\xff\xd8\xff": "JPEG image", b"GIF8": "GIF image",
            b"II*\x00": "TIFF image", b"MM\x00*": "TIFF image"}
 _MD_HINTS = re.compile(r"^(#{1,6}\s|\s*[-*+]\s|\s*\d+\.\s|\|.*\||```|>\s)|\[[^\]]+\]\([^)]+\)|\*\*\S", re.M)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
 _HTML_START = re.compile(r"^\s*(<!doctype\s+html|<html|<head|<body|<\?xml[^>]*>\s*<html)", re.I)
 
 
@@ -59,7 +60,7 @@ def sniff(data: bytes, name: str) -> str:
             raise NeedsOCR(f"{kind}: there is no text layer; run OCR and upload the result", file=name)
     utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
     text = data[:65536].decode("utf-16" if utf16 else "utf-8", errors="ignore")
-    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    controls = len(_CONTROLS.findall(text, 0, 8192))
     if "\x00" in text or controls > max(8, len(text[:8192]) // 100):
         raise UnsupportedType("binary content that is not PDF, DOCX, HTML, Markdown or text", file=name)
     if _HTML_START.match(text) or text.lstrip().lower().startswith("<!doctype html"):

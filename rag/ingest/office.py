@@ -203,6 +203,7 @@ def parse_docx(data: bytes) -> ParsedDocument:
                 _paragraph(doc, Paragraph(p, document), styles, fallback)
     title = (document.core_properties.title or "").strip() or None
     words = len(doc.text.split())
-    breaks = len(document.element.body.xpath(".//w:br[@w:type='page'] | .//w:lastRenderedPageBreak"))
+    body = document.element.body
+    breaks = max(len(body.xpath(".//w:br[@w:type='page']")), len(body.xpath(".//w:lastRenderedPageBreak")))
     return doc.build(DOCX_TYPE, "python-docx", title=title, pages=max(1, breaks + 1) if breaks else None,
                      warnings=[] if words else ["the DOCX body holds no text"])

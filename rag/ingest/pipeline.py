@@ -13,6 +13,7 @@ import glob
 import logging
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -63,22 +64,41 @@ def collect(paths: list[str]) -> list[tuple[str, Path]]:
 
 
 class IndexBatch:
-    """Passages waiting to be embedded and indexed, flushed in groups of `BATCH`."""
+    """Passages waiting to be embedded and indexed, flushed in groups of `size`. With `background`, a group is
+    embedded and upserted on a worker thread while the next documents are parsed (the tokenizer, numpy and
+    Chroma's Rust core release the GIL), one group in flight at a time so memory stays bounded."""
 
-    def __init__(self, ctx: Context, workspace: str, size: int = BATCH) -> None:
+    def __init__(self, ctx: Context, workspace: str, size: int = BATCH, background: bool = False) -> None:
         self.ctx, self.workspace, self.size = ctx, workspace, size
         self.items: list[tuple[Passage, str]] = []
         self.stale: list[str] = []
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ctrlmap-index") if background else None
+        self._pending: Future | None = None
 
     def add(self, result: IngestResult, passages: list[Passage], title: str) -> None:
         self.items.extend((p, passage_document(p, title)) for p in passages if not p.hidden)  # never retrieved
         self.stale.extend(result.stale_ids)
         if len(self.items) >= self.size:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = True) -> None:
         items, stale = self.items, self.stale
         self.items, self.stale = [], []
+        self._wait()
+        if self._pool is None:
+            self._write(items, stale)
+            return
+        self._pending = self._pool.submit(self._write, items, stale)
+        if wait:
+            self._wait()
+            self._pool.shutdown()
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def _write(self, items: list[tuple[Passage, str]], stale: list[str]) -> None:
         try:
             if stale:
                 self.ctx.index.remove(self.workspace, stale)
@@ -91,7 +111,7 @@ class IndexBatch:
 def ingest_paths(ctx: Context, workspace: str, paths: list[str],
                  progress: Callable[[IngestResult], None] | None = None) -> list[IngestResult]:
     results = []
-    batch = IndexBatch(ctx, workspace)
+    batch = IndexBatch(ctx, workspace, background=True)
     try:
         for name, path in collect(paths):
             results.append(ingest_file(ctx, workspace, name, path, batch))

@@ -121,8 +121,15 @@ def serve() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints from libraries must not corrupt frames
     while (frame := _read_frame(stdin)) is not None:
         fn, args, timeout_s, memory_mb = pickle.loads(frame)
-        _write_frame(stdout, pickle.dumps(_run_forked(fn, args, timeout_s, memory_mb),
-                                          protocol=pickle.HIGHEST_PROTOCOL))
+        reply = _run_forked(fn, args, timeout_s, memory_mb) if fn is not None else ("ok", _stats())
+        _write_frame(stdout, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _stats() -> dict:
+    import resource
+
+    return {"server_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
 # --- client side ----------------------------------------------------------------------------------------
@@ -190,6 +197,11 @@ def _crash_message(what: str, exitcode: int | None, memory_mb: int) -> str:
             return f"{what} used up its CPU time limit"
         return f"{what} was stopped by {name}, most likely on reaching the {memory_mb} MB memory limit"
     return f"{what} ended (exit {exitcode}) without a result, most likely on reaching the {memory_mb} MB memory limit"
+
+
+def server_stats() -> dict:
+    """Peak RSS of the parser server and of its largest child so far (for the benchmark)."""
+    return _SERVER.call(None, (), 10, 0)[1]
 
 
 def overhead_ms(samples: int = 20) -> float:

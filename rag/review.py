@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from rag import audit
 from rag.citations import quote_citation
@@ -107,11 +107,14 @@ def _current_versions(s: Session, document_ids: set[int]) -> dict[int, int]:
 
 
 def _load(s: Session, workspace: str, proposal_id: int) -> ProposalRow:
-    row = s.scalar(select(ProposalRow).options(selectinload(ProposalRow.citations))
+    row = s.scalar(select(ProposalRow).options(*_EAGER)
                    .where(ProposalRow.id == proposal_id, ProposalRow.workspace == workspace))
     if row is None:
         raise NotFound(f"no proposal {proposal_id} in workspace {workspace}", target=f"proposal:{proposal_id}")
     return row
+
+
+_EAGER = (selectinload(ProposalRow.citations), joinedload(ProposalRow.document), joinedload(ProposalRow.version))
 
 
 def _to_models(s: Session, rows: list[ProposalRow]) -> list[Proposal]:
@@ -159,7 +162,6 @@ def status_counts(ctx: Context, workspace: str) -> dict[str, int]:
 def history(ctx: Context, workspace: str, proposal_id: int) -> list[Decision]:
     """The decisions people made on a proposal, oldest first."""
     with ctx.store.session() as s:
-        _load(s, workspace, proposal_id)
         rows = s.scalars(select(DecisionRow).where(DecisionRow.workspace == workspace,
                                                    DecisionRow.proposal_id == proposal_id).order_by(DecisionRow.id))
         return [Decision(id=r.id, proposal_id=r.proposal_id, actor=r.actor, action=Action(r.action),
@@ -169,9 +171,15 @@ def history(ctx: Context, workspace: str, proposal_id: int) -> list[Decision]:
 def derived(ctx: Context, workspace: str, proposal_id: int) -> list[Proposal]:
     """Proposals suggested through crosswalks from this one's approval."""
     with ctx.store.session() as s:
-        rows = s.scalars(select(ProposalRow).where(ProposalRow.workspace == workspace,
-                                                   ProposalRow.origin_proposal_id == proposal_id))
+        rows = s.scalars(select(ProposalRow).options(*_EAGER).where(ProposalRow.workspace == workspace,
+                                                                    ProposalRow.origin_proposal_id == proposal_id))
         return _to_models(s, list(rows))
+
+
+def derived_ids(ctx: Context, workspace: str, proposal_id: int) -> set[int]:
+    with ctx.store.session() as s:
+        return set(s.scalars(select(ProposalRow.id).where(ProposalRow.workspace == workspace,
+                                                          ProposalRow.origin_proposal_id == proposal_id)))
 
 
 # --- decisions ----------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ this boundary; other stages never see ORM objects.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Iterator
 
@@ -196,7 +197,9 @@ class ApiKeyRow(Base):
 
 class Store:
     """Engines and sessions. On SQLite the database runs in WAL mode (readers never wait for writers) and
-    write transactions start with BEGIN IMMEDIATE, so concurrent writers queue instead of failing."""
+    write transactions start with BEGIN IMMEDIATE, so concurrent writers queue instead of failing. Writers of
+    one process also queue on a lock before they begin: SQLite's busy handler polls with growing sleeps, which
+    under many concurrent writers leaves the database idle while they sleep and makes waits unfair."""
 
     def __init__(self, settings: Settings) -> None:
         url = settings.db_url
@@ -210,6 +213,7 @@ class Store:
         Base.metadata.create_all(self.write_engine)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._writer = threading.RLock() if self.is_sqlite else nullcontext()
 
     @staticmethod
     def _sqlite_engine(url: str, begin: str):
@@ -234,7 +238,7 @@ class Store:
     @contextmanager
     def session(self, write: bool = False) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on any error."""
-        with (self._write if write else self._read)() as session:
+        with self._writer if write else nullcontext(), (self._write if write else self._read)() as session:
             try:
                 yield session
                 session.commit()

@@ -67,7 +67,7 @@ def get_proposal(proposal_id: int, access: ViewerIn, ctx: ContextDep,
 
 def _decide(ctx: Context, access, proposal_id: int, action: Action, comment: str,
             edit: review.Edit | None = None) -> DecisionResultPublic:
-    before = {d.id for d in review.derived(ctx, access.workspace, proposal_id)} if action == Action.approve else set()
+    before = review.derived_ids(ctx, access.workspace, proposal_id) if action == Action.approve else set()
     result = review.decide(ctx, access.workspace, proposal_id, access.actor, action, comment, edit)
     made = [d for d in review.derived(ctx, access.workspace, proposal_id) if d.id not in before] \
         if action == Action.approve else []

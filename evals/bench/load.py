@@ -1,0 +1,214 @@
+"""Load: many reviewers deciding at once against one `ctrlmap serve` on the loopback interface.
+
+`python -m evals.bench.load` seeds a fresh data directory (the sample organization's policies, mapped, in
+several workspaces), starts the service on 127.0.0.1, and lets 50 concurrent reviewers (each with its own
+workspace-bound key) make 2,000 decisions in total: each opens a proposal as the review page does, then
+approves, rejects or edits it. It prints throughput and latency percentiles, then checks that every decision
+the service confirmed is in the store with its audit event and that the whole audit chain verifies.
+Bounded and local: a fixed number of requests, each with a timeout, to 127.0.0.1 only. Not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+from rag import audit
+from rag.auth import Role, create_key
+from rag.context import Context
+from rag.ingest.pipeline import ingest_paths
+from rag.mapping import propose
+from rag.models import Status
+from rag.review import list_proposals, save_run
+from rag.samples import sample_dir
+from rag.settings import Settings
+from rag.store import AuditRow, DecisionRow
+
+HOST = "127.0.0.1"
+ACTIONS = [("approve", 0.6), ("reject", 0.25), ("edit", 0.15)]
+
+
+@dataclass
+class Reviewer:
+    workspace: str
+    key: str
+    queue: list[int]
+
+
+@dataclass
+class Outcome:
+    decisions: list[tuple[str, int, str, int]] = field(default_factory=list)  # workspace, proposal, action, status
+    decide_ms: list[float] = field(default_factory=list)
+    read_ms: list[float] = field(default_factory=list)
+    failures: Counter = field(default_factory=Counter)
+
+
+def seed(ctx: Context, workspaces: int) -> dict[str, list[int]]:
+    """The sample organization, ingested and mapped in each workspace; returns the proposals awaiting review."""
+    queues = {}
+    with sample_dir() as sample:
+        for i in range(workspaces):
+            ws = ctx.workspace(f"entity-{i + 1}")
+            ingest_paths(ctx, ws, [str(sample / "policies")])
+            save_run(ctx, ws, propose(ctx, ws, ctx.catalog.primary()))
+            queues[ws] = [p.id for p in list_proposals(ctx, ws, status=Status.proposed.value, limit=10**6)]
+    return queues
+
+
+def assign(ctx: Context, queues: dict[str, list[int]], reviewers: int, decisions: int) -> list[Reviewer]:
+    """Reviewer i works in workspace i mod N with its own key; queues are disjoint slices of the proposals,
+    and the decisions are split evenly over the reviewers."""
+    names = list(queues)
+    base, extra = divmod(decisions, reviewers)
+    team = {ws: [i for i in range(reviewers) if i % len(names) == n] for n, ws in enumerate(names)}
+    out = []
+    for ws, members in team.items():
+        ids = queues[ws]
+        random.Random(ws).shuffle(ids)
+        for slot, i in enumerate(members):
+            key, _ = create_key(ctx, Role.reviewer, ws, name=f"reviewer {slot + 1} of {ws}")
+            quota = base + (i < extra)
+            queue = ids[slot::len(members)][:quota]
+            if len(queue) < quota:
+                raise SystemExit(f"{ws} has too few proposals for {len(members)} reviewers; add workspaces")
+            out.append(Reviewer(ws, key, queue))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), "serve", "--host", HOST,
+               "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://{HOST}:{port}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit(f"the server did not start: {server.stderr.read().decode()[-2000:]}")
+
+
+async def review(client: httpx.AsyncClient, reviewer: Reviewer, outcome: Outcome, seed_value: int) -> None:
+    rng = random.Random(seed_value)
+    headers = {"Authorization": f"Bearer {reviewer.key}"}
+    base = f"/api/workspaces/{reviewer.workspace}/proposals"
+    for pid in reviewer.queue:
+        started = time.perf_counter()
+        read = await client.get(f"{base}/{pid}", headers=headers)
+        outcome.read_ms.append(1000 * (time.perf_counter() - started))
+        if read.status_code != 200:
+            outcome.failures[f"read {read.status_code}"] += 1
+        action = rng.choices([a for a, _ in ACTIONS], [w for _, w in ACTIONS])[0]
+        body = {"comment": f"load test: {action}"} | ({"coverage": "full"} if action == "edit" else {})
+        started = time.perf_counter()
+        response = await client.post(f"{base}/{pid}/{action}", json=body, headers=headers)
+        outcome.decide_ms.append(1000 * (time.perf_counter() - started))
+        outcome.decisions.append((reviewer.workspace, pid, action, response.status_code))
+        if response.status_code != 200:
+            outcome.failures[f"{action} {response.status_code}: {response.text[:120]}"] += 1
+
+
+async def run_reviewers(port: int, reviewers: list[Reviewer]) -> tuple[Outcome, float]:
+    outcome = Outcome()
+    limits = httpx.Limits(max_connections=len(reviewers), max_keepalive_connections=len(reviewers))
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", timeout=120, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(review(client, r, outcome, i) for i, r in enumerate(reviewers)))
+        return outcome, time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else 0.0
+
+
+def check_store(ctx: Context, outcome: Outcome) -> list[str]:
+    """Every confirmed decision is a decision row and a `proposal.<action>` audit event; the chain verifies."""
+    problems = []
+    confirmed = Counter((ws, pid, action) for ws, pid, action, status in outcome.decisions if status == 200)
+    with ctx.store.session() as s:
+        stored = Counter(s.execute(select(DecisionRow.workspace, DecisionRow.proposal_id, DecisionRow.action)
+                                   .where(DecisionRow.comment.like("load test:%"))).all())
+        events = s.scalar(select(func.count(AuditRow.seq)).where(AuditRow.detail["comment"].as_string()
+                                                                 .like("load test:%")))
+        chain = audit.verify(s, ctx.settings.data_dir / "audit-head.json")
+    if stored != confirmed:
+        problems.append(f"decisions confirmed {sum(confirmed.values())}, stored {sum(stored.values())}, "
+                        f"differing: {len(set(stored.items()) ^ set(confirmed.items()))}")
+    if events != sum(confirmed.values()):
+        problems.append(f"{events} audit events for {sum(confirmed.values())} decisions")
+    if not chain.ok:
+        problems.append(f"audit chain broken at event {chain.first_bad}: {chain.problem}")
+    print(f"store check   : {sum(stored.values())} decisions stored for {sum(confirmed.values())} confirmed; "
+          f"{events} matching audit events; audit chain {'verifies' if chain.ok else 'BROKEN'} "
+          f"({chain.events} events)")
+    return problems
+
+
+def report(outcome: Outcome, wall: float, reviewers: int) -> None:
+    n = len(outcome.decide_ms)
+    print(f"reviewers     : {reviewers} concurrent, {n} decisions "
+          f"({Counter(a for _, _, a, _ in outcome.decisions)}), each after opening the proposal")
+    print(f"wall time     : {wall:.1f} s")
+    print(f"throughput    : {n / wall:.1f} decisions/s ({(n + len(outcome.read_ms)) / wall:.1f} requests/s)")
+    for label, values in (("decide", outcome.decide_ms), ("open", outcome.read_ms)):
+        print(f"{label:<6} latency: p50 {percentile(values, .5):.0f} ms, p95 {percentile(values, .95):.0f} ms, "
+              f"p99 {percentile(values, .99):.0f} ms, max {max(values, default=0):.0f} ms")
+    print(f"errors        : {sum(outcome.failures.values())}" +
+          "".join(f"\n  {count} x {what}" for what, count in outcome.failures.most_common(5)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reviewers", type=int, default=50)
+    parser.add_argument("--decisions", type=int, default=2000)
+    parser.add_argument("--workspaces", type=int, default=10, help="entities, each with the sample policies")
+    args = parser.parse_args(argv)
+    logging.disable(logging.INFO)  # per-request client logs would drown the report
+    with tempfile.TemporaryDirectory(prefix="ctrlmap-load-") as tmp:
+        data_dir = Path(tmp) / "data"
+        ctx = Context(Settings.load("offline", data_dir=data_dir))
+        started = time.perf_counter()
+        queues = seed(ctx, args.workspaces)
+        reviewers = assign(ctx, queues, args.reviewers, args.decisions)
+        print(f"seeded        : {args.workspaces} workspaces, {sum(map(len, queues.values()))} proposals awaiting "
+              f"review, in {time.perf_counter() - started:.1f} s")
+        port = free_port()
+        server = start_server(data_dir, port)
+        try:
+            outcome, wall = asyncio.run(run_reviewers(port, reviewers))
+        finally:
+            server.terminate()
+            server.wait(30)
+        report(outcome, wall, len(reviewers))
+        problems = check_store(ctx, outcome) + ([f"{sum(outcome.failures.values())} failed requests"]
+                                                 if outcome.failures else [])
+        ctx.close()
+    for problem in problems:
+        print(f"FAIL: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

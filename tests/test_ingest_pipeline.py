@@ -195,3 +195,18 @@ def test_cli_ingest_table_json_and_exit_code(tmp_path):
     assert good.exit_code == 0 and "unchanged" in good.output
     nothing = runner.invoke(app, args + [str(folder / "*.nothing")])
     assert nothing.exit_code == 3
+
+
+def test_a_concurrent_upload_of_the_same_bytes_becomes_a_no_op(ctx):
+    from rag.ingest.chunk import chunk as make_passages
+    from rag.ingest.parse import parse_bytes
+    from rag.ingest.versions import store_version
+    from rag.models import sha256_hex
+
+    workspace = ctx.workspace()
+    data = POLICY.encode()
+    parsed = parse_bytes(data, "p.md", ctx.settings)  # parsed before the other upload committed
+    ingest_bytes(ctx, workspace, "p.md", data)
+    result, stored = store_version(ctx, workspace, "p.md", data, sha256_hex(data), parsed,
+                                   make_passages(parsed, sha256_hex(data)))
+    assert result.status == "unchanged" and stored == []

@@ -68,9 +68,12 @@ def current_version(s, workspace: str, name: str) -> Current:
 
 def store_version(ctx, workspace: str, name: str, data: bytes, sha: str, parsed: ParsedDocument,
                   passages: list[Passage]) -> tuple[IngestResult, list[Passage]]:
-    """A new version from parsed bytes (never seen for this document)."""
+    """A new version from parsed bytes. The look-up is repeated inside the write transaction, so a concurrent
+    upload of the same bytes that committed first turns this one into a no-op (or a restore)."""
     with ctx.store.session(write=True) as s:
         cur = current_version(s, workspace, name)
+        if sha in cur.known:
+            return _known(s, cur, workspace, name, sha)
         doc = s.get(DocumentRow, cur.document_id) if cur.document_id else None
         if doc is None:
             doc = DocumentRow(workspace=workspace, name=name, title=parsed.title or Path(name).stem)
@@ -97,19 +100,25 @@ def store_version(ctx, workspace: str, name: str, data: bytes, sha: str, parsed:
 def restore_version(ctx, workspace: str, name: str, sha: str) -> tuple[IngestResult, list[Passage]]:
     """Bytes identical to an older version of this document: that version becomes current again, unparsed."""
     with ctx.store.session(write=True) as s:
-        cur = current_version(s, workspace, name)
-        version = s.get(VersionRow, cur.known[sha][0])
-        rows = list(s.scalars(select(SectionRow).where(SectionRow.version_id == version.id)
-                              .order_by(SectionRow.start)))
-        result = IngestResult(name=name, status="new-version", document_id=cur.document_id, version=version.number,
-                              sha256=sha, warnings=list(version.warnings or []),
-                              message=f"identical to version {version.number}: that version is current again")
-        _retire(s, cur, cur.document_id, version.text, [(r.heading_path, r.text_sha256) for r in rows], result)
-        s.execute(update(PassageRow).where(PassageRow.version_id == version.id).values(current=True))
-        stored = [passage_from_row(r, version) for r in s.scalars(
-            select(PassageRow).where(PassageRow.version_id == version.id).order_by(PassageRow.seq))]
-        result.passages = sum(not p.hidden for p in stored)
-        result.hidden_passages = sum(p.hidden for p in stored)
+        return _known(s, current_version(s, workspace, name), workspace, name, sha)
+
+
+def _known(s, cur: Current, workspace: str, name: str, sha: str) -> tuple[IngestResult, list[Passage]]:
+    version_id, number = cur.known[sha]
+    if sha == cur.sha256:
+        return IngestResult(name=name, status="unchanged", document_id=cur.document_id, version=number,
+                            sha256=sha), []
+    version = s.get(VersionRow, version_id)
+    rows = list(s.scalars(select(SectionRow).where(SectionRow.version_id == version.id).order_by(SectionRow.start)))
+    result = IngestResult(name=name, status="new-version", document_id=cur.document_id, version=version.number,
+                          sha256=sha, warnings=list(version.warnings or []),
+                          message=f"identical to version {version.number}: that version is current again")
+    _retire(s, cur, cur.document_id, version.text, [(r.heading_path, r.text_sha256) for r in rows], result)
+    s.execute(update(PassageRow).where(PassageRow.version_id == version.id).values(current=True))
+    stored = [passage_from_row(r, version) for r in s.scalars(
+        select(PassageRow).where(PassageRow.version_id == version.id).order_by(PassageRow.seq))]
+    result.passages = sum(not p.hidden for p in stored)
+    result.hidden_passages = sum(p.hidden for p in stored)
     return result, stored
 
 

@@ -164,3 +164,12 @@ def test_inline_hidden_html_and_markdown_spans_are_flagged():
     assert [doc.text[c.start:c.end] for c in doc.cells] == ["a", "b"]
     md = parse_markdown("# T\n\nVisible <span style=\"display:none\">MD SECRET</span> tail text.\n")
     assert "Visible tail text." in md.text and [md.text[h.start:h.end] for h in md.hidden] == ["MD SECRET"]
+
+
+def test_pdf_running_headers_and_footers_are_left_out():
+    pages = [[("Example Co - Confidential", 8)] + page + [(f"Page {n + 1} of 4", 8)]
+             for n, page in enumerate(specimens.policy_pages(4))]
+    doc = parse_pdf(specimens.text_pdf(pages))
+    assert "Confidential" not in doc.text and "Page 2 of 4" not in doc.text
+    assert any("running header/footer" in w for w in doc.warnings)
+    assert [s.heading_path[-1] for s in doc.sections if s.heading_path][0] == "1. Section 1 controls"

@@ -291,6 +291,40 @@ def _split_hidden(line: _Line) -> tuple[str, list[tuple[str, str]]]:
     return re.sub(r"\s+", " ", "".join(visible)), secret
 
 
+_PAGE_NUMBER = re.compile(r"\bpage\s+\d+|^\s*-?\s*\d+\s*-?\s*$|\b\d+\s*(of|/)\s*\d+\s*$", re.I)
+
+
+def _running_key(text: str) -> str:
+    """The same text, or the same text around a page number ("Page 3 of 9")."""
+    text = text.strip().lower()
+    return re.sub(r"\d+", "#", text) if _PAGE_NUMBER.search(text) else text
+
+
+def _drop_running_lines(lines: list[_Line]) -> tuple[list[_Line], list[str]]:
+    """Headers and footers (the same line, or the same line around a page number, among the first or last
+    two lines of at least three pages and of half of them) are page furniture: left out so they do not split paragraphs or pose as headings."""
+    by_page: dict[int, list[int]] = {}
+    for i, line in enumerate(lines):
+        by_page.setdefault(line.page, []).append(i)
+    edges: dict[str, set[int]] = {}
+    for page, idx in by_page.items():
+        for i in set(idx[:2] + idx[-2:]):
+            edges.setdefault(_running_key(lines[i].text), set()).add(page)
+    running = {k for k, pages in edges.items() if len(pages) >= max(3, len(by_page) / 2)}
+    if not running:
+        return lines, []
+    keep, dropped = [], {}
+    for page, idx in by_page.items():
+        edge = set(idx[:2] + idx[-2:])
+        for i in idx:
+            key = _running_key(lines[i].text)
+            if i in edge and key in running:
+                dropped.setdefault(key, lines[i].text.strip())
+            else:
+                keep.append(lines[i])
+    return keep, list(dropped.values())
+
+
 def _page(pdf, number: int):
     import pypdfium2 as pdfium
 
@@ -322,11 +356,13 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         pdf.close()
     if not any(line.text.strip() for line in lines):
         raise NeedsOCR(f"the PDF has {pages} page(s) but no text layer (scanned?): run OCR first")
+    lines, furniture = _drop_running_lines(lines)
     _mark_gaps(lines)
     body, levels, bold = _levels(lines)
     doc = TextBuilder()
     _emit(doc, lines, body, levels, bold, plain=not levels and not bold)
     warnings = [f"pages without text (scanned?): {_ranges(empty_pages)}"] if empty_pages else []
+    warnings += [f"running header/footer left out of the text: {line!r}" for line in furniture]
     return doc.build("application/pdf", "pypdfium2", title=title, pages=pages, warnings=warnings)
 
 

@@ -87,7 +87,8 @@ def policy_pages(count: int, words: list[str] | None = None) -> list[list[tuple[
     for p in range(count):
         lines: list[tuple[str, float]] = [(f"{p + 1}. Section {p + 1} controls", 16)]
         for k in range(44):
-            lines.append((" ".join(words[(k + j) % len(words)] for j in range(14)).capitalize() + ".", 10))
+            body = " ".join(words[(k + j) % len(words)] for j in range(12))
+            lines.append((f"Rule {p + 1}.{k + 1}: {body}.", 10))
         pages.append(lines)
     return pages
 

@@ -12,6 +12,7 @@ import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -61,7 +62,21 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(CtrlmapError, _handle_error)
     app.middleware("http")(_security_headers)
+    app.openapi = lambda: _openapi(app)
     return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """The generated schema, plus the bearer-key scheme every operation but /health requires."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "apiKey": {"type": "http", "scheme": "bearer", "description": "A key from `ctrlmap keys create`."}}
+        for path, item in schema["paths"].items():
+            for operation in item.values():
+                operation["security"] = [] if path == "/health" else [{"apiKey": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 async def _security_headers(request: Request, call_next):

@@ -120,8 +120,9 @@ def test_every_route_needs_a_key_and_the_role(service):
     throwaway, _ = create_key(client.app.state.ctx, Role.viewer, t.name, name="throwaway")
     key_id = client.get("/api/keys", headers=t.header(Role.admin)).json()[-1]["id"]
     checked = 0
-    for method, path, _ in ops:
+    for method, path, op in ops:
         need = REQUIRED[(method, path)]
+        assert op["security"] == ([] if need is None else [{"apiKey": []}]), (method, path)
         url = fill(path, t, key_id=key_id)
         if need is None:
             assert call(client, method, url).status_code == 200

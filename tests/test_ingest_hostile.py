@@ -42,7 +42,7 @@ CASES = {
                                "legacy"),
     "unsupported-binary": ("blob.bin", lambda: bytes(range(256)) * 8, UnsupportedType, "binary"),
     "empty": ("empty.md", lambda: b"", EmptyFile, "empty"),
-    "blank": ("blank.txt", lambda: b" \n\t\n ", EmptyFile, "empty"),
+    "blank": ("blank.txt", lambda: b" \n\t\n ", EmptyFile, "blank space"),
     "image": ("scan.png", lambda: b"\x89PNG\r\n\x1a\n" + bytes(100), NeedsOCR, "OCR"),
     "scanned-pdf": ("scan.pdf", specimens.scanned_pdf, NeedsOCR, "no text layer"),
     "encrypted-pdf": ("locked.pdf", encrypted_pdf, EncryptedFile, "encrypted"),

@@ -37,7 +37,7 @@ def decode_text(data: bytes, name: str) -> str:
 
 def sniff(data: bytes, name: str) -> str:
     if not data.strip():
-        raise EmptyFile("the file is empty", file=name)
+        raise EmptyFile("the file is empty" if not data else "the file holds only blank space", file=name)
     head = data[:1024]
     if b"%PDF-" in head:
         return PDF

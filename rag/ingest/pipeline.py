@@ -146,7 +146,8 @@ def rejected(name: str, exc: IngestError) -> IngestResult:
 def _check_size(size: int, name: str, ctx: Context) -> None:
     limit = int(ctx.settings.max_file_mb * 1024 * 1024)
     if size > limit:
-        raise TooLarge(f"{size / 1048576:.1f} MB is over the {ctx.settings.max_file_mb:g} MB limit", file=name)
+        raise TooLarge(f"{size / 1048576:.3g} MB ({size:,} bytes) is over the {ctx.settings.max_file_mb:g} MB limit "
+                       f"(CTRLMAP_MAX_FILE_MB)", file=name)
 
 
 def ingest_bytes(ctx: Context, workspace: str, name: str, data: bytes, batch: IndexBatch | None = None

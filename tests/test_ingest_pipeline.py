@@ -210,3 +210,21 @@ def test_a_concurrent_upload_of_the_same_bytes_becomes_a_no_op(ctx):
     result, stored = store_version(ctx, workspace, "p.md", data, sha256_hex(data), parsed,
                                    make_passages(parsed, sha256_hex(data)))
     assert result.status == "unchanged" and stored == []
+
+
+def test_an_unexpected_failure_on_one_file_does_not_end_the_batch(ctx, tmp_path, monkeypatch):
+    import rag.ingest.pipeline as pipeline
+
+    real = pipeline.store_version
+
+    def flaky(ctx_, workspace, name, *args):
+        if name == "a.md":
+            raise RuntimeError("database is locked")
+        return real(ctx_, workspace, name, *args)
+
+    monkeypatch.setattr(pipeline, "store_version", flaky)
+    (tmp_path / "a.md").write_text(POLICY)
+    (tmp_path / "b.md").write_text(POLICY.replace("Example Co", "Other Co"))
+    results = {r.name: r for r in ingest_paths(ctx, ctx.workspace(), [str(tmp_path / "*.md")])}
+    assert results["a.md"].status == "rejected" and "database is locked" in results["a.md"].message
+    assert results["b.md"].status == "ingested"

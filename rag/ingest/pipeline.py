@@ -135,6 +135,9 @@ def ingest_file(ctx: Context, workspace: str, name: str, path: Path, batch: Inde
         result = rejected(name, exc)
     except OSError as exc:
         result = rejected(name, IngestError(f"cannot read the file: {exc.strerror or exc}", file=name))
+    except Exception as exc:  # noqa: BLE001 - one file's failure (already rolled back) must not end the batch
+        log.exception("ingesting %s failed", name)
+        result = rejected(name, IngestError(f"could not be stored ({type(exc).__name__}: {exc})"[:300], file=name))
     result.seconds = time.perf_counter() - started
     return result
 

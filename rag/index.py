@@ -98,8 +98,8 @@ class VectorIndex:
         for i in range(0, len(items), BATCH):
             batch = items[i:i + BATCH]
             texts = [t for _, t in batch]
-            col.upsert(ids=[p.id for p, _ in batch], documents=texts,
-                       embeddings=self.embeddings.embed_array(texts),
+            # the text itself stays in the SQL store (the source of truth); Chroma holds vectors and metadata
+            col.upsert(ids=[p.id for p, _ in batch], embeddings=self.embeddings.embed_array(texts),
                        metadatas=[{"document_id": p.document_id or 0, "sha256": p.document_sha256,
                                    "hidden": p.hidden} for p, _ in batch])
             if progress:

@@ -168,8 +168,8 @@ def check_store(ctx: Context, outcome: Outcome) -> list[str]:
 
 def report(outcome: Outcome, wall: float, reviewers: int) -> None:
     n = len(outcome.decide_ms)
-    print(f"reviewers     : {reviewers} concurrent, {n} decisions "
-          f"({Counter(a for _, _, a, _ in outcome.decisions)}), each after opening the proposal")
+    mix = ", ".join(f"{count} {action}" for action, count in Counter(a for _, _, a, _ in outcome.decisions).items())
+    print(f"reviewers     : {reviewers} concurrent, {n} decisions ({mix}), each after opening the proposal")
     print(f"wall time     : {wall:.1f} s")
     print(f"throughput    : {n / wall:.1f} decisions/s ({(n + len(outcome.read_ms)) / wall:.1f} requests/s)")
     for label, values in (("decide", outcome.decide_ms), ("open", outcome.read_ms)):

@@ -1,12 +1,14 @@
 """The reviewer's pages in real headless Chromium (Debian's `chromium`, driven by Playwright) against a
 uvicorn server on 127.0.0.1: sign in with a key, approve a proposal from the queue with the keyboard, and
 see coverage change; a changed policy shows its drift; markup inside a policy stays text. Screenshots go to
-evals/reports/screenshots/."""
+$CTRLMAP_SCREENSHOTS (default: a folder in the system temp dir); run with
+CTRLMAP_SCREENSHOTS=evals/reports/screenshots to refresh the committed ones."""
 
 from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,7 +23,7 @@ from rag.samples import add_manual, sample_dir
 from tests.test_web import HOSTILE, HOSTILE_NAME, HOSTILE_QUOTE
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "evals" / "reports" / "screenshots"
+SHOTS = Path(os.environ.get("CTRLMAP_SCREENSHOTS") or Path(tempfile.gettempdir()) / "ctrlmap-screenshots")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -33,6 +35,7 @@ def shoot(page, name: str) -> None:
     """A screenshot, stored as a 256-colour PNG (a third of the size; these are committed)."""
     from PIL import Image
 
+    SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=path)
     with Image.open(path) as image:

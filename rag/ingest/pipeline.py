@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +31,7 @@ SKIP_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 log = logging.getLogger(__name__)
 
 __all__ = ["IngestResult", "check_name", "collect", "ingest_paths", "ingest_file", "ingest_bytes", "sync_index",
-           "document_count", "workspace_slug"]
+           "document_count"]
 
 
 def check_name(name: str) -> str:
@@ -208,6 +207,3 @@ def document_count(ctx: Context, workspace: str) -> int:
     with ctx.store.session() as s:
         return s.scalar(select(func.count(DocumentRow.id)).where(DocumentRow.workspace == workspace)) or 0
 
-
-def workspace_slug(path: str) -> str:
-    return os.path.basename(os.path.normpath(path))

@@ -238,15 +238,17 @@ def coverage(framework: list[str] = typer.Option([], "--framework", "-f"),
 @handle_errors
 def narrate(profile: Path = typer.Option(..., exists=True, help="System profile YAML."),
             out: Path = typer.Option(Path("."), help="Output folder."),
-            title: Optional[str] = typer.Option(None)) -> None:
+            title: Optional[str] = typer.Option(None),
+            mode: Optional[str] = typer.Option(None, help="offline (extractive) or llm (DC5 redrafted, checked).")
+            ) -> None:
     """Draft the SOC 2 system description (DC 200) from approved mappings; Markdown and Word."""
     from rag.export import narrative_docx, narrative_md
-    from rag.narrate import check, load_profile, narrative
+    from rag.narrate import check, draft, load_profile
 
-    ctx = context()
+    ctx = context(mode=mode)
     workspace = ctx.workspace()
     data = load_profile(profile)
-    sections = narrative(ctx, workspace, data)
+    sections = draft(ctx, workspace, data)
     problems = check(ctx, workspace, sections)
     name = title or f"{(data.get('organization') or {}).get('legal_name', 'Organization')}: system description"
     out.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from rag.coverage import coverage
 from rag.export import coverage_report, narrative_docx, narrative_md, tables
 from rag.ingest.pipeline import IngestResult, ingest_paths
 from rag.mapping import propose
-from rag.narrate import check, load_profile, narrative
+from rag.narrate import check, draft, load_profile
 from rag.review import list_proposals, save_run
 from rag.samples import DecisionOutcome, apply_decisions, sample_dir
 
@@ -91,11 +91,7 @@ def _write_outputs(ctx: Context, workspace: str, out: Path, profile: dict, resul
     coverage_report.heatmap(report, files[1])
     tables.write_csv(proposals, files[2])
     tables.write_json(proposals, files[3])
-    sections = narrative(ctx, workspace, profile)
-    if ctx.settings.use_llm:  # the model redrafts DC5; sentences that fail the checks stay extractive
-        from rag.narrate_llm import redraft
-
-        sections = redraft(ctx, workspace, profile, sections)
+    sections = draft(ctx, workspace, profile)
     result.narrative_problems = check(ctx, workspace, sections)
     org = (profile.get("organization") or {}).get("legal_name", "the organization")
     system = (profile.get("report") or {}).get("system_name", "")

@@ -67,6 +67,17 @@ def narrative(ctx: Context, workspace: str, profile: dict) -> list[NarrativeSect
     return sections
 
 
+def draft(ctx: Context, workspace: str, profile: dict) -> list[NarrativeSection]:
+    """The description to publish: extractive, and with a model configured, DC5 redrafted in prose whose
+    every sentence is checked (sentences that fail keep their extractive text)."""
+    sections = narrative(ctx, workspace, profile)
+    if ctx.settings.use_llm:
+        from rag.narrate_llm import redraft
+
+        sections = redraft(ctx, workspace, profile, sections)
+    return sections
+
+
 def _dc1(p: dict) -> list[NarrativeStatement]:
     out = [_profile(p["company_overview"], "company_overview")] if p.get("company_overview") else []
     return out + [_profile(_describe(s, "description"), f"services_provided[{i}]")

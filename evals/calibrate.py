@@ -68,7 +68,6 @@ def _best_leaf(x_all: np.ndarray, rows: list[int]) -> np.ndarray:
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 100) -> tuple[np.ndarray, float]:
     """Plain (unweighted, so calibrated) logistic regression by Newton's method."""
-    w, b = np.zeros(x.shape[1]), 0.0
     xb = np.hstack([x, np.ones((len(x), 1))])
     theta = np.zeros(x.shape[1] + 1)
     for _ in range(iters):

@@ -12,7 +12,7 @@ from typing import Callable
 
 from rag import citations as cites
 from rag.context import Context
-from rag.documents import set_title
+from rag.documents import set_title, texts_by_sha
 from rag.ingest.pipeline import ingest_paths
 from rag.mapping import propose
 from rag.models import Clause
@@ -145,7 +145,7 @@ def _ctrlmap(ws: Workspace, framework: str, mode: str, clauses: list[Clause], st
             leaf_to_controls.setdefault(leaf.id, set()).add(control)
     pairs = {(control, ws.doc_of[p.document_id]) for p in run.proposals
              for control in leaf_to_controls.get(p.clause_id, ())}
-    texts = _texts(ws.ctx)
+    texts = texts_by_sha(ws.ctx)
     failures = sum(1 for p in run.proposals if not p.citations or not all(cites.verify(c, texts) for c in p.citations))
     extra = {"proposals": len(run.proposals), "gaps": len(run.gaps), "scorer": run.stats.get("scorer"),
              "ingest_seconds": round(ws.ingest_seconds, 2)}
@@ -153,15 +153,6 @@ def _ctrlmap(ws: Workspace, framework: str, mode: str, clauses: list[Clause], st
         extra.update(judge.usage_summary())
     return _result(ws, framework, mode, "ctrlmap", gold, rankings, pairs, ws.dataset.doc_ids, failures, started,
                    skipped, extra)
-
-
-def _texts(ctx: Context) -> dict[str, str]:
-    from sqlalchemy import select
-
-    from rag.store import VersionRow
-
-    with ctx.store.session() as s:
-        return dict(s.execute(select(VersionRow.sha256, VersionRow.text)).all())
 
 
 def _result(ws, framework, mode, method, gold, rankings, pairs, documents, failures, started, skipped,

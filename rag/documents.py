@@ -35,6 +35,17 @@ def versions(ctx: Context, workspace: str, document_id: int) -> list[dict]:
                  "created_at": v.created_at} for v in doc.versions]
 
 
+def texts_by_sha(ctx: Context, shas: set[str] | None = None) -> dict[str, str]:
+    """Canonical text of each document version, by sha256 (all versions when `shas` is None)."""
+    if shas is not None and not shas:
+        return {}
+    q = select(VersionRow.sha256, VersionRow.text)
+    if shas is not None:
+        q = q.where(VersionRow.sha256.in_(shas))
+    with ctx.store.session() as s:
+        return dict(s.execute(q).all())
+
+
 def version_text(ctx: Context, workspace: str, sha256: str) -> str:
     """Canonical text of a version, only if it belongs to the workspace."""
     with ctx.store.session() as s:

@@ -195,13 +195,9 @@ def _dc9(p: dict) -> list[NarrativeStatement]:
 
 
 def _texts(ctx: Context, proposals: list[Proposal]) -> dict[str, str]:
-    from sqlalchemy import select
+    from rag.documents import texts_by_sha
 
-    from rag.store import VersionRow
-
-    shas = {c.document_sha256 for p in proposals for c in p.citations}
-    with ctx.store.session() as s:
-        return dict(s.execute(select(VersionRow.sha256, VersionRow.text).where(VersionRow.sha256.in_(shas))).all())
+    return texts_by_sha(ctx, {c.document_sha256 for p in proposals for c in p.citations})
 
 
 def statements(sections: list[NarrativeSection]):

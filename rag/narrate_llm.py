@@ -17,7 +17,6 @@ from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
 
 from rag import citations as cites
 from rag.context import Context
@@ -178,14 +177,10 @@ class LLMNarrator:
 
 
 def _version_texts(ctx: Context, sections: list[NarrativeSection]) -> dict[str, str]:
+    from rag.documents import texts_by_sha
     from rag.narrate import statements
-    from rag.store import VersionRow
 
-    shas = {c.document_sha256 for st in statements(sections) for c in st.citations}
-    if not shas:
-        return {}
-    with ctx.store.session() as s:
-        return dict(s.execute(select(VersionRow.sha256, VersionRow.text).where(VersionRow.sha256.in_(shas))).all())
+    return texts_by_sha(ctx, {c.document_sha256 for st in statements(sections) for c in st.citations})
 
 
 def redraft(ctx: Context, workspace: str, profile: dict, sections: list[NarrativeSection],

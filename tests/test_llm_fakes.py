@@ -12,9 +12,11 @@ import re
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Callable, Iterator
 
 import httpx2
+import pytest
 
 from rag import citations as cites
 from rag.mapping import Candidate, JudgeItem
@@ -272,3 +274,14 @@ VCR_CONFIG = {
     "match_on": ["method", "scheme", "host", "port", "path", "query", "body"],
     "decode_compressed_response": True,
 }
+
+
+@pytest.fixture
+def vcr_config():
+    """pytest-recording: scrubbed headers, request bodies matched."""
+    return VCR_CONFIG
+
+
+@pytest.fixture
+def vcr_cassette_dir():
+    return str(Path(__file__).parent / "cassettes" / "llm")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import httpx2
 import pytest
@@ -20,6 +19,7 @@ from rag.errors import LLMNotConfigured
 from rag.judge import LLMJudge, make_judge, request_data, sendable
 from rag.llm import LLMClient, load_prompt
 from rag.models import Coverage, Method, Status
+from tests.test_llm_fakes import vcr_cassette_dir, vcr_config  # noqa: F401 (fixtures)
 from tests.test_llm_fakes import (ACCESS_POLICY, DUMMY_KEY, RATE_LIMITED, SERVED_MODEL, USE_POLICY, VCR_CONFIG,
                                   Transport, completion, data_block, is_hand_written, judge_item, judgments,
                                   llm_settings)
@@ -27,16 +27,6 @@ from tests.test_llm_fakes import (ACCESS_POLICY, DUMMY_KEY, RATE_LIMITED, SERVED
 P1 = "All workforce accounts use single sign-on with phishing-resistant multi-factor authentication."
 TEXTS = {judge_item().candidates[0].passage.document_sha256: ACCESS_POLICY,
          judge_item().candidates[2].passage.document_sha256: USE_POLICY}
-
-
-@pytest.fixture
-def vcr_config():
-    return VCR_CONFIG
-
-
-@pytest.fixture
-def vcr_cassette_dir():
-    return str(Path(__file__).parent / "cassettes" / "llm")
 
 
 @pytest.fixture

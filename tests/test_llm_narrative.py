@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
@@ -17,20 +16,11 @@ from rag import citations as cites
 from rag.context import Context
 from rag.llm import LLMClient, load_prompt
 from rag.narrate_llm import LLMNarrator
+from tests.test_llm_fakes import vcr_cassette_dir, vcr_config  # noqa: F401 (fixtures)
 from tests.test_llm_fakes import (DUMMY_KEY, PROFILE, VCR_CONFIG, Transport, completion, data_block, dc5_sections,
                                   honest, is_hand_written, llm_settings)
 
 E1 = "All workforce accounts use single sign-on with phishing-resistant multi-factor authentication."
-
-
-@pytest.fixture
-def vcr_config():
-    return VCR_CONFIG
-
-
-@pytest.fixture
-def vcr_cassette_dir():
-    return str(Path(__file__).parent / "cassettes" / "llm")
 
 
 @pytest.fixture(autouse=True)

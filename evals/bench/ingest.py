@@ -88,19 +88,25 @@ def rss_mb() -> tuple[float, float]:
     return own, children
 
 
+def _time_parse(parse, data: bytes):
+    """(document, seconds in process, seconds in the limited child), after one warm-up parse."""
+    from rag.ingest.worker import run_limited
+
+    parse(data)
+    started = time.perf_counter()
+    doc = parse(data)
+    inproc = time.perf_counter() - started
+    started = time.perf_counter()
+    run_limited(parse, (data,), timeout_s=120, memory_mb=1536)
+    return doc, inproc, time.perf_counter() - started
+
+
 def bench_pdf(pages: int = 200) -> None:
     from rag.ingest import specimens
     from rag.ingest.pdf import parse_pdf
-    from rag.ingest.worker import run_limited
 
     data = specimens.text_pdf(specimens.policy_pages(pages))
-    parse_pdf(data)
-    started = time.perf_counter()
-    doc = parse_pdf(data)
-    inproc = time.perf_counter() - started
-    started = time.perf_counter()
-    run_limited(parse_pdf, (data,), timeout_s=120, memory_mb=1536)
-    child = time.perf_counter() - started
+    doc, inproc, child = _time_parse(parse_pdf, data)
     print(f"PDF   {doc.pages} pages, {len(doc.text) / doc.pages:.0f} chars/page: {doc.pages / inproc:7.1f} pages/s in "
           f"process, {doc.pages / child:7.1f} pages/s in the limited child")
     hidden = specimens.text_pdf([[("#op 1 1 1 rg|" + t if i % 9 == 0 else t, s) for i, (t, s) in enumerate(p)]
@@ -114,16 +120,9 @@ def bench_pdf(pages: int = 200) -> None:
 def bench_docx(pages: int = 100) -> None:
     from rag.ingest import specimens
     from rag.ingest.office import parse_docx
-    from rag.ingest.worker import run_limited
 
     data = specimens.policy_docx(sections=pages, paragraphs=20)
-    parse_docx(data)
-    started = time.perf_counter()
-    doc = parse_docx(data)
-    inproc = time.perf_counter() - started
-    started = time.perf_counter()
-    run_limited(parse_docx, (data,), timeout_s=120, memory_mb=1536)
-    child = time.perf_counter() - started
+    doc, inproc, child = _time_parse(parse_docx, data)
     words = len(doc.text.split()) / pages
     print(f"DOCX  {pages} pages (one per page break, {words:.0f} words and a table each): {pages / inproc:7.1f} "
           f"pages/s in process, {pages / child:7.1f} pages/s in the limited child")

@@ -6,7 +6,6 @@ import csv
 import json
 from pathlib import Path
 
-from sqlalchemy import select
 
 from rag.context import Context
 from rag.models import Proposal
@@ -43,11 +42,10 @@ def write_csv(proposals: list[Proposal], path: Path) -> Path:
 
 def write_texts(ctx: Context, shas: set[str], folder: Path) -> int:
     """`texts/<sha256>.txt`: the canonical text of each cited version, so anyone can check a citation."""
-    from rag.store import VersionRow
+    from rag.documents import texts_by_sha
 
     folder.mkdir(parents=True, exist_ok=True)
-    with ctx.store.session() as s:
-        rows = s.execute(select(VersionRow.sha256, VersionRow.text).where(VersionRow.sha256.in_(shas))).all()
-    for sha, text in rows:
+    texts = texts_by_sha(ctx, shas)
+    for sha, text in texts.items():
         (folder / f"{sha}.txt").write_bytes(text.encode("utf-8"))
-    return len(rows)
+    return len(texts)

@@ -2,7 +2,9 @@
 
     python -m evals.calibrate ../shared/evals/datasets/*  [--write]
 
-Leave-one-dataset-out: for each dataset, the model and threshold are fit on the others and scored on it;
+Leave-one-dataset-out: for each dataset, the neighbour weights (how much a clause borrows from its siblings and
+crosswalk-linked clauses, chosen on a small grid by MAP), the model and the threshold are fit on the others and
+scored on it;
 those held-out figures are what the report gives. `--write` then fits on all datasets and writes
 `rag/scorer.json`. The threshold is never chosen per dataset.
 """
@@ -16,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.mapping import assessable_clauses
+from rag.mapping import assessable_clauses, with_neighbours
 from rag.retrieve import retrieve
-from rag.score import FEATURES, ScorerModel, default_model, document_scores, features
+from rag.score import FEATURES, ScorerModel, borrow, default_model, document_scores, features, neighbours
 from evals.datasets import load
 from evals.metrics import mean_average_precision, pair_scores
 from evals.run import WORKSPACE, gold_and_clauses, prepare
@@ -34,8 +36,19 @@ class Pair:
     framework: str
     controls: list[str]
     documents: list[str]
-    x: np.ndarray  # controls x documents x features
+    scores: np.ndarray  # scored clauses x documents, before borrowing
+    family: np.ndarray
+    crosswalk: np.ndarray
+    leaves: dict[str, list[int]]  # control -> rows of the clauses that stand for it
     gold: dict[str, set[str]]
+    x: np.ndarray | None = None  # controls x documents x features, at the weights last set
+
+    def set_weights(self, family: float, crosswalk: float) -> "Pair":
+        model = ScorerModel(features=[], weights=[], bias=0, threshold=0, full_threshold=0,
+                            family_weight=family, crosswalk_weight=crosswalk)
+        x_all = features(borrow(self.scores, self.family, self.crosswalk, model))
+        self.x = np.stack([_best_leaf(x_all, self.leaves[c]) for c in self.controls])
+        return self
 
 
 def collect(dataset_dirs: list[Path], stub_tokens: float) -> list[Pair]:
@@ -48,14 +61,14 @@ def collect(dataset_dirs: list[Path], stub_tokens: float) -> list[Pair]:
             gold, stand_in, _ = gold_and_clauses(ws, framework)
             if not gold:
                 continue
-            clauses = assessable_clauses(ws.ctx, [framework])
+            clauses = with_neighbours(ws.ctx.catalog, assessable_clauses(ws.ctx, [framework]))
             signals = retrieve(ws.ctx, WORKSPACE, clauses)
-            x_all = features(document_scores(signals, stub_tokens))
-            row = {c.id: i for i, c in enumerate(clauses)}
+            row = {c.key: i for i, c in enumerate(clauses)}
             docs = [ws.doc_of[int(d)] for d in signals.documents]
             controls = sorted(gold)
-            x = np.stack([_best_leaf(x_all, [row[leaf.id] for leaf in stand_in[c]]) for c in controls])
-            pairs.append(Pair(ws.dataset.name, framework, controls, docs, x, gold))
+            leaves = {c: [row[leaf.key] for leaf in stand_in[c]] for c in controls}
+            pairs.append(Pair(ws.dataset.name, framework, controls, docs, document_scores(signals, stub_tokens),
+                              *neighbours(clauses, ws.ctx.catalog), leaves, gold))
             print(f"  collected {ws.dataset.name} / {framework}: {len(controls)} controls x {len(docs)} documents")
         ws.ctx.close()
     return pairs
@@ -108,19 +121,39 @@ def choose_threshold(pairs: list[Pair], w: np.ndarray, b: float) -> float:
     return float(max(grid, key=lambda t: np.mean([score_pair(p, w, b, t)["f1"] for p in pairs])))
 
 
-def fit(pairs: list[Pair]) -> tuple[np.ndarray, float, float]:
+WEIGHT_GRID = [(f, x) for f in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5) for x in (0.0, 0.1, 0.2, 0.3)]
+
+
+def choose_weights(pairs: list[Pair]) -> tuple[float, float]:
+    """The neighbour weights with the best mean MAP (ranking by borrowed score) over these pairs."""
+    def mean_map(weights):
+        maps = []
+        for p in pairs:
+            p.set_weights(*weights)
+            rankings = {c: [p.documents[j] for j in np.argsort(-p.x[i, :, 0])] for i, c in enumerate(p.controls)}
+            maps.append(mean_average_precision(rankings, p.gold))
+        return np.mean(maps)
+    return max(WEIGHT_GRID, key=mean_map)
+
+
+def fit(pairs: list[Pair]) -> tuple[tuple[float, float], np.ndarray, float, float]:
+    weights = choose_weights(pairs)
+    for p in pairs:
+        p.set_weights(*weights)
     x, y = _xy(pairs)
     w, b = fit_logistic(x, y)
-    return w, b, choose_threshold(pairs, w, b)
+    return weights, w, b, choose_threshold(pairs, w, b)
 
 
 def leave_one_dataset_out(pairs: list[Pair]) -> list[dict]:
     rows = []
     for held in sorted({p.dataset for p in pairs}):
-        w, b, t = fit([p for p in pairs if p.dataset != held])
+        weights, w, b, t = fit([p for p in pairs if p.dataset != held])
         for p in pairs:
             if p.dataset == held:
-                rows.append({"dataset": held, "framework": p.framework, "threshold": t, **score_pair(p, w, b, t)})
+                p.set_weights(*weights)
+                rows.append({"dataset": held, "framework": p.framework, "threshold": t, "weights": weights,
+                             **score_pair(p, w, b, t)})
     return rows
 
 
@@ -135,16 +168,19 @@ def main() -> None:
     rows = leave_one_dataset_out(pairs)
     for r in rows:
         print(f"  {r['dataset']:22s} {r['framework']:15s} MAP {r['map']:.3f}  F1 {r['f1']:.3f}  P {r['precision']:.3f}"
-              f"  R {r['recall']:.3f}  kappa {r['kappa']:.3f}  (threshold {r['threshold']:.2f})")
+              f"  R {r['recall']:.3f}  kappa {r['kappa']:.3f}  (threshold {r['threshold']:.2f},"
+              f" family/crosswalk {r['weights'][0]}/{r['weights'][1]})")
     print(f"  mean MAP {np.mean([r['map'] for r in rows]):.3f}  mean F1 {np.mean([r['f1'] for r in rows]):.3f}")
     if args.write:
-        w, b, t = fit(pairs)
+        (family, crosswalk), w, b, t = fit(pairs)
         model = ScorerModel(features=list(FEATURES), weights=[round(float(v), 4) for v in w], bias=round(b, 4),
                             threshold=t, full_threshold=round(min(0.95, t + 0.35), 2),
-                            stub_tokens=prior.stub_tokens, version=f"logit-{len(pairs)}pairs",
+                            stub_tokens=prior.stub_tokens, family_weight=family, crosswalk_weight=crosswalk,
+                            version=f"logit-neighbours-{len(pairs)}pairs",
                             trained_on=sorted({p.dataset for p in pairs}))
         SCORER.write_text(json.dumps(model.dump(), indent=2) + "\n", encoding="utf-8")
-        print(f"\nwrote {SCORER}: weights {model.weights}, bias {model.bias}, threshold {t}")
+        print(f"\nwrote {SCORER}: weights {model.weights}, bias {model.bias}, threshold {t}, "
+              f"family {family}, crosswalk {crosswalk}")
 
 
 if __name__ == "__main__":

@@ -75,6 +75,17 @@ def assessable_clauses(ctx: Context, frameworks: list[str]) -> list[Clause]:
     return [c for key in frameworks for c in ctx.catalog.framework(key).assessable()]
 
 
+def with_neighbours(catalog, clauses: list[Clause]) -> list[Clause]:
+    """The clauses asked for first, then the other assessable clauses of their frameworks and the assessable
+    clauses crosswalks link them to: the scorer lets each clause borrow evidence from these neighbours."""
+    out = {c.key: c for c in clauses}
+    for key in dict.fromkeys(c.framework for c in clauses):
+        out.update({c.key: c for c in catalog.framework(key).assessable() if c.key not in out})
+    for clause in list(out.values()):
+        out.update({r.key: r for r in catalog.related(clause.framework, clause.id) if r.assessable and r.key not in out})
+    return list(out.values())
+
+
 def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: list[Clause] | None = None,
             model: ScorerModel | None = None, progress: Progress | None = None,
             judge: Judge | None = None) -> MappingRun:
@@ -83,8 +94,8 @@ def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: lis
     run = MappingRun(run_id=uuid.uuid4().hex[:16], workspace=workspace, frameworks=frameworks)
     if progress:
         progress("retrieve", 0, len(clauses))
-    signals = retrieve(ctx, workspace, clauses)
-    evidence = document_evidence(signals, model)
+    signals = retrieve(ctx, workspace, with_neighbours(ctx.catalog, clauses))  # rows 0..len(clauses)-1 asked for
+    evidence = document_evidence(signals, model, ctx.catalog)
     if progress:
         progress("retrieve", len(clauses), len(clauses))
     offline: dict[str, list[Proposal]] = {}

@@ -4,7 +4,10 @@ Content evidence is the sum of the passage signals (lexical and dense, three que
 and whole-document BM25, standardized across the workspace's documents. A document with almost no text (a
 stub: "Coming soon") cannot be judged on content, so its title speaks for it, in proportion to how little
 text it has. A logistic model turns the score and the document's rank into a confidence; one global
-threshold decides what is proposed and what is a gap. The model lives in `rag/scorer.json`, fit by
+threshold decides what is proposed and what is a gap. Before that, each clause borrows a share of the evidence
+of its siblings (same parent, same framework) and of the clauses a crosswalk links it to: policies are written
+for families of requirements, and a document that meets a clause's neighbours likely speaks to it too (the
+"map once, satisfy many" prior). The model lives in `rag/scorer.json`, fit by
 `python -m evals.calibrate` on the development datasets, which also reports leave-one-dataset-out figures.
 """
 
@@ -17,6 +20,8 @@ from importlib import resources
 
 import numpy as np
 
+from rag.catalog import Catalog
+from rag.models import Clause
 from rag.retrieve import Signals, standardize
 
 FEATURES = ("score", "rank_inv")
@@ -30,6 +35,8 @@ class ScorerModel:
     threshold: float
     full_threshold: float
     stub_tokens: float = 30.0
+    family_weight: float = 0.0
+    crosswalk_weight: float = 0.0
     version: str = "default"
     trained_on: list[str] | None = None
 
@@ -65,6 +72,38 @@ def document_scores(signals: Signals, stub_tokens: float = 30.0) -> np.ndarray:
     return (content * (1 - stub) + title * stub).astype(np.float32)
 
 
+def _row_normalized(m: np.ndarray) -> np.ndarray:
+    return m / np.maximum(m.sum(axis=1, keepdims=True), 1e-9)
+
+
+def neighbours(clauses: list[Clause], catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+    """Clause x clause weights (rows sum to one, or zero): siblings under the same parent, and crosswalk links."""
+    n = len(clauses)
+    row = {c.key: i for i, c in enumerate(clauses)}
+    family, crosswalk = np.zeros((n, n), np.float32), np.zeros((n, n), np.float32)
+    by_parent: dict[tuple[str, str], list[int]] = {}
+    for i, c in enumerate(clauses):
+        if c.parent:
+            by_parent.setdefault((c.framework, c.parent), []).append(i)
+        for other in catalog.related(c.framework, c.id):
+            if other.key in row:
+                crosswalk[i, row[other.key]] = 1.0
+    for members in by_parent.values():
+        for i in members:
+            family[i, [j for j in members if j != i]] = 1.0
+    return _row_normalized(family), _row_normalized(crosswalk)
+
+
+def borrow(scores: np.ndarray, family: np.ndarray, crosswalk: np.ndarray, model: ScorerModel) -> np.ndarray:
+    """Each clause's scores plus a share of its neighbours' (their own scores, not already-borrowed ones)."""
+    out = scores.copy()
+    if model.family_weight:
+        out += model.family_weight * (family @ scores)
+    if model.crosswalk_weight:
+        out += model.crosswalk_weight * (crosswalk @ scores)
+    return out.astype(np.float32)
+
+
 def features(scores: np.ndarray) -> np.ndarray:
     """Clause x document x FEATURES."""
     ranks = np.argsort(np.argsort(-scores, axis=1), axis=1)
@@ -88,9 +127,13 @@ class DocumentEvidence:
         return [int(s + k) for k in np.argsort(-self.passage[c, s:e])[:keep]]
 
 
-def document_evidence(signals: Signals, model: ScorerModel | None = None) -> DocumentEvidence:
+def document_evidence(signals: Signals, model: ScorerModel | None = None,
+                      catalog: Catalog | None = None) -> DocumentEvidence:
+    """Scores, features and confidence; with a catalog, clauses borrow evidence from their neighbours."""
     model = model or default_model()
     scores = document_scores(signals, model.stub_tokens)
+    if catalog is not None and scores.size:
+        scores = borrow(scores, *neighbours(signals.clauses, catalog), model)
     feats = features(scores)
     selected = [FEATURES.index(name) for name in model.features]
     confidence = model.confidence(feats[:, :, selected]) if scores.size else scores

@@ -62,6 +62,8 @@ def demo(out: Path = typer.Option(Path("ctrlmap-demo"), help="Folder for the dem
     d = result.decisions
     console.print(f"  decisions: {d.applied} applied, {d.added} added by hand, {d.already} already recorded, "
                   f"{len(d.missing)} without a matching proposal, {len(d.errors)} failed")
+    for line in d.missing:
+        console.print(f"  [dim]no proposal to decide on (the pipeline no longer proposes it): {line}[/]")
     for line in d.errors:
         errors.print(f"  [yellow]decision failed[/]: {line}")
     console.print(table("Demo summary", result.summary))

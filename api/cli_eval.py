@@ -26,6 +26,9 @@ def eval_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the runs as JSON here."),
     report: Optional[Path] = typer.Option(None, help="Write report.md and eval.png into this folder."),
     baselines: bool = typer.Option(True, help="Also score the bm25, dense and hybrid baselines."),
+    catalog: list[Path] = typer.Option([], "--catalog", exists=True, dir_okay=False,
+                                       help="Load another catalog (OSCAL, CSV or JSON) over the bundled one, "
+                                            "e.g. the reference texts. Repeatable."),
 ) -> None:
     """Score the mapping pipeline (and the baselines) on real labeled policy sets."""
     from evals import report as reporting
@@ -38,7 +41,7 @@ def eval_command(
     results = []
     for path in dataset:
         console.print(f"[cyan]•[/] {path.name}: ingesting through the pipeline into a throw-away workspace")
-        results += evaluate(path, framework or None, mode, STATE.catalogs, methods, factory,
+        results += evaluate(path, framework or None, mode, [*STATE.catalogs, *catalog], methods, factory,
                             log=lambda line: console.print(line, highlight=False))
     console.print(table("Evaluation", reporting.rows(results)))
     console.print(table("Means over dataset x framework pairs", reporting.means(results)))

@@ -148,6 +148,7 @@ def _ctrlmap(ws: Workspace, framework: str, mode: str, clauses: list[Clause], st
     texts = texts_by_sha(ws.ctx)
     failures = sum(1 for p in run.proposals if not p.citations or not all(cites.verify(c, texts) for c in p.citations))
     extra = {"proposals": len(run.proposals), "gaps": len(run.gaps), "scorer": run.stats.get("scorer"),
+             "catalog_version": ws.ctx.catalog.version,
              "ingest_seconds": round(ws.ingest_seconds, 2)}
     if judge is not None and hasattr(judge, "usage_summary"):
         extra.update(judge.usage_summary())

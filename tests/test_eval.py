@@ -53,6 +53,21 @@ def test_eval_on_a_dataset_in_format(tmp_path):
     assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "report" / "eval.png").stat().st_size > 1000
 
 
+def test_eval_catalog_option_loads_another_catalog(tmp_path):
+    dataset = make_dataset(tmp_path / "tiny")
+    overlay = tmp_path / "official.csv"
+    overlay.write_text("id,title,text\nCC6.1,x,Logical access to systems is restricted to authorized users.\n")
+    versions = []
+    for extra in ([], ["--catalog", str(overlay)]):
+        out = tmp_path / f"eval{len(extra)}.json"
+        result = CliRunner().invoke(app, ["eval", "-d", str(dataset), "-f", "soc2-tsc-2017", "--no-baselines",
+                                          "--json", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        (run,) = json.loads(out.read_text())["runs"]
+        versions.append(run["catalog_version"])
+    assert versions[0] != versions[1]
+
+
 def test_eval_rejects_a_folder_without_labels(tmp_path):
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(app, ["eval", "--dataset", str(tmp_path / "empty")])

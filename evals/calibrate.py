@@ -21,6 +21,7 @@ import numpy as np
 from rag.mapping import assessable_clauses, with_neighbours
 from rag.retrieve import retrieve
 from rag.score import FEATURES, ScorerModel, borrow, default_model, document_scores, features, neighbours
+from evals import reliability
 from evals.datasets import load
 from evals.metrics import mean_average_precision, pair_scores
 from evals.run import WORKSPACE, gold_and_clauses, prepare
@@ -145,8 +146,9 @@ def fit(pairs: list[Pair]) -> tuple[tuple[float, float], np.ndarray, float, floa
     return weights, w, b, choose_threshold(pairs, w, b)
 
 
-def leave_one_dataset_out(pairs: list[Pair]) -> list[dict]:
-    rows = []
+def leave_one_dataset_out(pairs: list[Pair]) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """Per held-out pair its scores; and every held-out (confidence, labeled) for the reliability check."""
+    rows, confidences, labeled = [], [], []
     for held in sorted({p.dataset for p in pairs}):
         weights, w, b, t = fit([p for p in pairs if p.dataset != held])
         for p in pairs:
@@ -154,23 +156,37 @@ def leave_one_dataset_out(pairs: list[Pair]) -> list[dict]:
                 p.set_weights(*weights)
                 rows.append({"dataset": held, "framework": p.framework, "threshold": t, "weights": weights,
                              **score_pair(p, w, b, t)})
-    return rows
+                x, y = _xy([p])
+                confidences.append(1 / (1 + np.exp(-np.clip(x @ w + b, -30, 30))))
+                labeled.append(y)
+    return rows, np.concatenate(confidences), np.concatenate(labeled)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("datasets", nargs="+", type=Path)
     parser.add_argument("--write", action="store_true", help="fit on all datasets and write rag/scorer.json")
+    parser.add_argument("--plot", type=Path, help="write the held-out reliability diagram (PNG) here")
     args = parser.parse_args()
     prior = default_model()
     pairs = collect(args.datasets, prior.stub_tokens)
     print("\nleave-one-dataset-out (model and threshold fit on the other datasets):")
-    rows = leave_one_dataset_out(pairs)
+    rows, confidences, labeled = leave_one_dataset_out(pairs)
     for r in rows:
         print(f"  {r['dataset']:22s} {r['framework']:15s} MAP {r['map']:.3f}  F1 {r['f1']:.3f}  P {r['precision']:.3f}"
               f"  R {r['recall']:.3f}  kappa {r['kappa']:.3f}  (threshold {r['threshold']:.2f},"
               f" family/crosswalk {r['weights'][0]}/{r['weights'][1]})")
     print(f"  mean MAP {np.mean([r['map'] for r in rows]):.3f}  mean F1 {np.mean([r['f1'] for r in rows]):.3f}")
+    table = reliability.bins(confidences, labeled)
+    print("\nreliability of held-out confidences (bin: pairs, mean confidence, share labeled):")
+    for b in table:
+        print(f"  {b.low:.1f}-{b.high:.1f}: {b.pairs:6d}  {b.mean_confidence:.3f}  {b.labeled_share:.3f}")
+    ece = reliability.expected_calibration_error(table)
+    upper = reliability.expected_calibration_error([b for b in table if b.low >= 0.1])
+    print(f"  expected calibration error {ece:.3f} (over confidences >= 0.1, where proposals are: {upper:.3f})")
+    if args.plot:
+        reliability.plot(table, args.plot, f"Held-out reliability, {len(rows)} pairs (ECE {ece:.3f})")
+        print(f"  wrote {args.plot}")
     if args.write:
         (family, crosswalk), w, b, t = fit(pairs)
         model = ScorerModel(features=list(FEATURES), weights=[round(float(v), 4) for v in w], bias=round(b, 4),

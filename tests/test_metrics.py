@@ -43,3 +43,18 @@ def test_kappa_extremes():
 def test_pairs_outside_labeled_controls_are_ignored():
     s = pair_scores({("unlabeled", "a"), ("c1", "a")}, {"c1": {"a"}}, ["a", "b"])
     assert (s.tp, s.fp) == (1, 0)
+
+
+def test_reliability_bins_and_expected_calibration_error():
+    import numpy as np
+
+    from evals.reliability import bins, expected_calibration_error
+
+    confidence = np.array([0.05, 0.05, 0.05, 0.05, 0.95, 0.95])
+    labeled = np.array([0, 0, 0, 1, 1, 0])
+    table = bins(confidence, labeled)
+    assert [(b.low, b.high, b.pairs) for b in table] == [(0.0, 0.1, 4), (0.9, 1.0, 2)]
+    assert table[0].labeled_share == 0.25 and table[1].labeled_share == 0.5
+    # |0.05 - 0.25| over 4 pairs and |0.95 - 0.5| over 2 pairs: (4 * 0.2 + 2 * 0.45) / 6
+    assert abs(expected_calibration_error(table) - (4 * 0.2 + 2 * 0.45) / 6) < 1e-9
+    assert expected_calibration_error([]) == 0.0

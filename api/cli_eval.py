@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from api.console import STATE, console, handle_errors, table
+from api.console import STATE, console, errors, handle_errors, table
+from rag.errors import InvalidInput
 
 bench_app = typer.Typer(help="Benchmarks: scripts that print figures (not timed tests).", no_args_is_help=True)
 
@@ -41,8 +42,15 @@ def eval_command(
     results = []
     for path in dataset:
         console.print(f"[cyan]•[/] {path.name}: ingesting through the pipeline into a throw-away workspace")
-        results += evaluate(path, framework or None, mode, [*STATE.catalogs, *catalog], methods, factory,
-                            log=lambda line: console.print(line, highlight=False))
+        try:
+            results += evaluate(path, framework or None, mode, [*STATE.catalogs, *catalog], methods, factory,
+                                log=lambda line: console.print(line, highlight=False))
+        except InvalidInput as exc:
+            if len(dataset) == 1:
+                raise
+            errors.print(f"[yellow]skipped[/]: {exc}")
+    if not results:
+        raise InvalidInput("none of the datasets had labels in a framework to score")
     console.print(table("Evaluation", reporting.rows(results)))
     console.print(table("Means over dataset x framework pairs", reporting.means(results)))
     if json_out:

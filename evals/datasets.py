@@ -25,10 +25,25 @@ class Dataset:
         return self.docs_dir / f"{doc_id}.md"
 
 
-def _jsonl(path: Path) -> list[dict]:
+def _jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict]:
+    """Rows of a JSON Lines file; a broken line or a row without a required field is named, not skipped."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{path.parent.name}/{path.name} line {number} is not valid JSON "
+                               f"({exc.msg})") from None
+        missing = [k for k in required if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise InvalidInput(f"{path.parent.name}/{path.name} line {number} lacks {', '.join(missing)} "
+                               "(see FORMAT.md)")
+        rows.append(row)
+    return rows
 
 
 def load(root: Path) -> Dataset:
@@ -39,10 +54,10 @@ def load(root: Path) -> Dataset:
     doc_ids = sorted(p.stem for p in docs_dir.glob("*.md"))
     if not doc_ids:
         raise InvalidInput(f"{docs_dir} holds no documents")
-    titles = {m["doc_id"]: m.get("title") or m["doc_id"] for m in _jsonl(root / "docs_meta.jsonl")}
+    titles = {m["doc_id"]: m.get("title") or m["doc_id"] for m in _jsonl(root / "docs_meta.jsonl", ("doc_id",))}
     labels: dict[str, dict[str, set[str]]] = {}
     known = set(doc_ids)
-    for row in _jsonl(root / "labels.jsonl"):
+    for row in _jsonl(root / "labels.jsonl", ("doc_id", "framework", "control_id")):
         if row["doc_id"] in known:
             labels.setdefault(row["framework"], {}).setdefault(str(row["control_id"]), set()).add(row["doc_id"])
     return Dataset(name=root.name, root=root, docs_dir=docs_dir, doc_ids=doc_ids, titles=titles, labels=labels)

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Callable
 
 from rag import citations as cites
+from rag.catalog import Catalog
 from rag.context import Context
 from rag.documents import set_title, texts_by_sha
+from rag.errors import InvalidInput
 from rag.ingest.pipeline import ingest_paths
 from rag.mapping import propose
 from rag.models import Clause
@@ -178,10 +180,16 @@ def evaluate(dataset_dir: Path, frameworks: list[str] | None = None, mode: str =
              catalogs: list[Path] | None = None, methods: list[str] | None = None, judge_factory=None,
              log: Callable[[str], None] = print) -> list[RunResult]:
     dataset = load(dataset_dir)
+    known = Catalog.load(catalogs or []).frameworks
+    keys = [f for f in (frameworks or dataset.frameworks()) if f in known and f in dataset.labels]
+    if not keys:
+        asked = f"asked for {', '.join(frameworks)}; " if frameworks else ""
+        raise InvalidInput(f"{dataset.name}: nothing to score: {asked}its labels name "
+                           f"{', '.join(dataset.frameworks()) or 'no framework'}, and ctrlmap has catalogs for "
+                           f"{', '.join(sorted(known))}")
     ws = prepare(dataset, mode, catalogs)
     methods = methods or ["ctrlmap", *baselines.METHODS]
     try:
-        keys = [f for f in (frameworks or dataset.frameworks()) if f in ws.ctx.catalog.frameworks]
         # one judge per framework, so each run reports its own calls, tokens and cost
         return [r for key in keys for r in evaluate_framework(
             ws, key, mode, methods, judge_factory(ws.ctx) if judge_factory else None, log)]

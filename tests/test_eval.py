@@ -74,6 +74,26 @@ def test_eval_rejects_a_folder_without_labels(tmp_path):
     assert result.exit_code != 0 and "labels.jsonl" in result.output
 
 
+def test_eval_names_broken_label_lines_and_unscorable_datasets(tmp_path):
+    broken = make_dataset(tmp_path / "broken")
+    (broken / "labels.jsonl").write_text('{"doc_id": "access", "framework": "soc2-tsc-2017"}\nnot json\n')
+    result = CliRunner().invoke(app, ["eval", "-d", str(broken)])
+    assert result.exit_code == 2 and "broken/labels.jsonl line 1 lacks control_id" in result.output
+    (broken / "labels.jsonl").write_text('{"doc_id": "access", "framework": "soc2-tsc-2017", "control_id": "CC6.1"}\n'
+                                         '{"doc_id": "access", "framework"\n')
+    result = CliRunner().invoke(app, ["eval", "-d", str(broken)])
+    assert result.exit_code == 2 and "line 2 is not valid JSON" in result.output
+    other = make_dataset(tmp_path / "hipaa_only")
+    (other / "labels.jsonl").write_text('{"doc_id": "access", "framework": "hipaa", "control_id": "164.308"}\n')
+    result = CliRunner().invoke(app, ["eval", "-d", str(other)])
+    assert result.exit_code == 2 and "nothing to score" in result.output and "hipaa" in result.output
+    good = make_dataset(tmp_path / "good")
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, ["eval", "-d", str(other), "-d", str(good), "--no-baselines", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and {r["dataset"] for r in json.loads(out.read_text())["runs"]} == {"good"}
+
+
 def test_eval_on_real_dataset_beats_hybrid(shared_dir, tmp_path):
     from evals.run import evaluate
 

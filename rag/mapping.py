@@ -82,7 +82,8 @@ def with_neighbours(catalog, clauses: list[Clause]) -> list[Clause]:
     for key in dict.fromkeys(c.framework for c in clauses):
         out.update({c.key: c for c in catalog.framework(key).assessable() if c.key not in out})
     for clause in list(out.values()):
-        out.update({r.key: r for r in catalog.related(clause.framework, clause.id) if r.assessable and r.key not in out})
+        out.update({r.key: r for r in catalog.related(clause.framework, clause.id)
+                    if r.assessable and r.key not in out})
     return list(out.values())
 
 

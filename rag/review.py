@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from rag import audit
@@ -18,10 +18,12 @@ from rag.context import Context
 from rag.errors import Conflict, InvalidInput, NotFound
 from rag.mapping import MappingRun
 from rag.models import Action, Citation, Coverage, Decision, Method, Proposal, Status, utcnow
-from rag.store import CitationRow, DecisionRow, DocumentRow, PassageRow, ProposalRow, VersionRow, proposal_from_row
+from rag.store import (CitationRow, DecisionRow, DocumentRow, EvidenceRow, PassageRow, ProposalRow, VersionRow,
+                       proposal_from_row)
 
 SETTLED = {Status.approved.value, Status.rejected.value, Status.needs_review.value}
 KEPT_METHODS = {Method.crosswalk.value, Method.manual.value}  # a mapping run never withdraws these
+EVIDENCE_KEPT = 10  # best documents per clause whose confidence is stored, proposed or not
 
 
 def _commit_checkpoint(ctx: Context) -> None:
@@ -87,11 +89,44 @@ def save_run(ctx: Context, workspace: str, run: MappingRun, actor: str = "ctrlma
                     and row.method not in KEPT_METHODS:
                 s.delete(row)
                 stats.withdrawn += 1
+        _save_evidence(s, workspace, run)
         audit.append(s, workspace=workspace, actor=actor, action="mapping.run", target=f"run:{run.run_id}",
                      after=stats.__dict__, frameworks=run.frameworks, corpus_version=ctx.catalog.version,
                      **{k: v for k, v in run.stats.items() if k in ("model", "prompt_version", "scorer")})
     _commit_checkpoint(ctx)
     return stats
+
+
+def _save_evidence(s: Session, workspace: str, run: MappingRun) -> None:
+    """Replace the stored evidence of the run's clauses with their best documents in this run."""
+    by_framework: dict[str, list[str]] = {}
+    for key in run.rankings:
+        framework, clause_id = key.split(":", 1)
+        by_framework.setdefault(framework, []).append(clause_id)
+    for framework, ids in by_framework.items():
+        s.execute(delete(EvidenceRow).where(EvidenceRow.workspace == workspace, EvidenceRow.framework == framework,
+                                            EvidenceRow.clause_id.in_(ids)))
+    rows = [{"workspace": workspace, "framework": key.split(":", 1)[0], "clause_id": key.split(":", 1)[1],
+             "document_id": doc, "rank": rank, "confidence": round(conf, 4), "run_id": run.run_id}
+            for key, ranking in run.rankings.items() for rank, (doc, conf) in enumerate(ranking[:EVIDENCE_KEPT], 1)]
+    if rows:
+        s.execute(insert(EvidenceRow), rows)
+
+
+def _own_confidence(s: Session, workspace: str, clause, document_id: int) -> tuple[float | None, str]:
+    """What the pipeline itself gave this document for this clause in the latest run, and how to say it."""
+    stored = s.execute(select(EvidenceRow.document_id, EvidenceRow.rank, EvidenceRow.confidence).where(
+        EvidenceRow.workspace == workspace, EvidenceRow.framework == clause.framework,
+        EvidenceRow.clause_id == clause.id)).all()
+    if not stored:
+        return None, f"No mapping run has scored {clause.id} yet."
+    mine = next((r for r in stored if r.document_id == document_id), None)
+    if mine is not None:
+        return mine.confidence, (f"ctrlmap's own confidence that this document meets {clause.id}: "
+                                 f"{mine.confidence:.2f} (its rank {mine.rank} for the clause).")
+    floor = min(r.confidence for r in stored)
+    return floor, (f"ctrlmap did not rank this document among the {len(stored)} best for {clause.id} "
+                   f"(confidence below {floor:.2f}).")
 
 
 def _current_versions(s: Session, document_ids: set[int]) -> dict[int, int]:
@@ -268,11 +303,14 @@ def propagate(ctx: Context, s: Session, workspace: str, row: ProposalRow, actor:
             ProposalRow.clause_id == clause.id, ProposalRow.document_id == row.document_id))
         if exists:
             continue
+        own, said = _own_confidence(s, workspace, clause, row.document_id)
+        confidence = row.confidence * 0.9 if own is None else min(row.confidence * 0.9, own)
         new = ProposalRow(workspace=workspace, framework=clause.framework, clause_id=clause.id,
                           document_id=row.document_id, version_id=row.version_id, score=row.score,
-                          confidence=round(row.confidence * 0.9, 4), coverage=Coverage.partial.value,
+                          confidence=round(confidence, 4), coverage=Coverage.partial.value,
                           rationale=(f"Suggested through a crosswalk: the same evidence was approved for "
-                                     f"{row.framework} {row.clause_id}. A reviewer must confirm it meets {clause.id}."),
+                                     f"{row.framework} {row.clause_id}. {said} "
+                                     f"A reviewer must confirm it meets {clause.id}."),
                           method=Method.crosswalk.value, status=Status.proposed.value, model=None,
                           corpus_version=ctx.catalog.version, origin_proposal_id=row.id, created_at=utcnow())
         new.citations.extend(CitationRow(passage_id=c.passage_id, document_sha256=c.document_sha256,

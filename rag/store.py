@@ -1,7 +1,7 @@
 """The SQL store: the source of truth (SQLite by default, any SQLAlchemy URL such as PostgreSQL works).
 
 Tables hold workspaces, documents, their versions with canonical text, sections and passages, proposals with
-their citations, decisions, the audit chain, runs and API keys. Rows are converted to the domain model at
+their citations, the pipeline's evidence per clause, decisions, the audit chain, runs and API keys. Rows are converted to the domain model at
 this boundary; other stages never see ORM objects.
 """
 
@@ -118,6 +118,22 @@ class ProposalRow(Base):
     citations: Mapped[list["CitationRow"]] = relationship(cascade="all, delete-orphan", order_by="CitationRow.id")
     document: Mapped[DocumentRow] = relationship()
     version: Mapped[VersionRow] = relationship()
+
+
+class EvidenceRow(Base):
+    """The pipeline's own confidence for a clause's best documents in the latest run (proposed or not): what a
+    crosswalk suggestion is weighed against."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (UniqueConstraint("workspace", "framework", "clause_id", "document_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64))
+    framework: Mapped[str] = mapped_column(String(64))
+    clause_id: Mapped[str] = mapped_column(String(64))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
+    rank: Mapped[int] = mapped_column(Integer)
+    confidence: Mapped[float] = mapped_column(Float)
+    run_id: Mapped[str] = mapped_column(String(40))
 
 
 class CitationRow(Base):

@@ -75,6 +75,27 @@ def test_approve_records_decision_and_propagates(mapped):
     assert approve["after"]["status"] == "approved" and len(approve["detail"]["document_sha256"]) == 64
 
 
+def test_crosswalk_suggestions_are_weighed_against_the_pipelines_own_evidence(mapped):
+    from sqlalchemy import select
+
+    from rag.store import EvidenceRow
+
+    ctx, ws, _ = mapped
+    p = _proposal(ctx, ws, "CC6.2", "access.md")
+    decide(ctx, ws, p.id, "dana", Action.approve)
+    suggested = [x for x in list_proposals(ctx, ws, framework="iso27001-2022") if x.method == Method.crosswalk]
+    assert suggested
+    with ctx.store.session() as s:
+        for x in suggested:
+            stored = s.execute(select(EvidenceRow.document_id, EvidenceRow.confidence).where(
+                EvidenceRow.workspace == ws, EvidenceRow.framework == x.framework,
+                EvidenceRow.clause_id == x.clause_id)).all()
+            assert stored, "a mapping run stores each clause's best documents"
+            own = {d: c for d, c in stored}.get(x.document_id, min(c for _, c in stored))
+            assert x.confidence <= own + 1e-9 and x.confidence <= p.confidence * 0.9 + 1e-9
+            assert "ctrlmap" in x.rationale and x.clause_id in x.rationale
+
+
 def test_edit_requires_verbatim_quotes(mapped):
     ctx, ws, _ = mapped
     p = _proposal(ctx, ws, "CC6.2", "access.md")

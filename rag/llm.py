@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -31,6 +32,8 @@ from pydantic import BaseModel, ValidationError
 
 from rag.errors import BudgetExceeded, LLMError, LLMNotConfigured
 from rag.settings import Settings
+
+LOG = logging.getLogger("ctrlmap.llm")
 
 # USD per 1M tokens (input, output), public list prices; matched by the longest model-name prefix.
 # Override with CTRLMAP_LLM_PRICE_IN / CTRLMAP_LLM_PRICE_OUT (a local model: 0).
@@ -250,7 +253,8 @@ class LLMClient:
         self.usage = Usage(budget=settings.llm_token_budget)
         self.cache = open_cache(settings)
         self._slots = threading.BoundedSemaphore(max(1, settings.llm_concurrency))
-        self._runnables: dict[type, Any] = {}
+        self._runnables: dict[tuple[type, str], Any] = {}
+        self.structured = settings.llm_structured_output  # "json_schema", or "json_mode" once a server refuses it
 
     @property
     def model(self) -> str:
@@ -279,21 +283,47 @@ class LLMClient:
     def _call(self, messages: list, schema: type[BaseModel]) -> tuple[Reply, tuple[int, int]]:
         import openai
 
-        runnable = self._runnables.get(schema)
-        if runnable is None:
-            runnable = self._runnables[schema] = self.chat.with_structured_output(
-                schema.model_json_schema(), method="json_schema", include_raw=True, strict=True)
+        method = self.structured
+        runnable = self._runnable(schema, method)
+        sent = messages if method == "json_schema" else _schema_in_system_message(messages, schema)
         try:
             with self._slots:
-                out = runnable.invoke(messages)
-        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
+                out = runnable.invoke(sent)
+        except (openai.OpenAIError, ValueError, KeyError) as exc:
+            if method == "json_schema" and _refuses_json_schema(exc):
+                # Some OpenAI-compatible servers (llama.cpp's, older vLLM or Ollama) accept only JSON mode: the
+                # schema then goes in the system message, and the reply is validated the same strict way.
+                LOG.warning("the endpoint refused response_format json_schema; using JSON mode with the schema "
+                            "in the instructions for the rest of this run")
+                self.structured = "json_mode"
+                return self._call(messages, schema)
+            return self._failure(exc)
+        raw = out["raw"]
+        meta = getattr(raw, "usage_metadata", None) or {}
+        tokens = (int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0)))
+        reply = validate(raw, out.get("parsing_error"), schema)
+        return self._with_usage(reply, tokens, (raw.response_metadata or {}).get("model_name")), tokens
+
+    def _runnable(self, schema: type[BaseModel], method: str):
+        runnable = self._runnables.get((schema, method))
+        if runnable is None:
+            options = {"strict": True} if method == "json_schema" else {}
+            runnable = self._runnables[(schema, method)] = self.chat.with_structured_output(
+                schema.model_json_schema(), method=method, include_raw=True, **options)
+        return runnable
+
+    def _failure(self, exc: Exception) -> tuple[Reply, tuple[int, int]]:
+        """A failed call as a Reply the caller falls back on; refused credentials or model name raise."""
+        import openai
+
+        if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)):
             raise LLMError(f"the model endpoint refused the request ({type(exc).__name__}): check the key, "
                            f"base URL and model name {self.model!r}", target="llm") from exc
-        except openai.APITimeoutError as exc:
+        if isinstance(exc, openai.APITimeoutError):
             return Reply(failure="timeout", detail=str(exc)), (0, 0)
-        except openai.RateLimitError as exc:
+        if isinstance(exc, openai.RateLimitError):
             return Reply(failure="rate_limited", detail=str(exc)), (0, 0)
-        except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
+        if isinstance(exc, (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError)):
             # the client refuses to parse a reply cut off at the token limit or stopped by a filter
             failure = "malformed" if isinstance(exc, openai.LengthFinishReasonError) else "refusal"
             completion = getattr(exc, "completion", None)
@@ -301,19 +331,31 @@ class LLMClient:
             tokens = (getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
             return self._with_usage(Reply(failure=failure, detail=str(exc)[:300]), tokens,
                                     getattr(completion, "model", None)), tokens
-        except (openai.OpenAIError, ValueError, KeyError) as exc:
-            return Reply(failure="api", detail=f"{type(exc).__name__}: {exc}"[:300]), (0, 0)
-        raw = out["raw"]
-        meta = getattr(raw, "usage_metadata", None) or {}
-        tokens = (int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0)))
-        reply = validate(raw, out.get("parsing_error"), schema)
-        return self._with_usage(reply, tokens, (raw.response_metadata or {}).get("model_name")), tokens
+        return Reply(failure="api", detail=f"{type(exc).__name__}: {exc}"[:300]), (0, 0)
 
     def _with_usage(self, reply: Reply, tokens: tuple[int, int], model: str | None) -> Reply:
         reply.usage = {"input_tokens": tokens[0], "output_tokens": tokens[1],
                        "cost_usd": cost(self.settings, *tokens), "cached": False}
         reply.model = model or self.model
         return reply
+
+
+def _refuses_json_schema(exc: Exception) -> bool:
+    """A 400, 422 or 500 whose message names response_format or json_schema: the server has no structured
+    outputs (a model that merely failed to follow the schema is a different failure, handled by validate)."""
+    import openai
+
+    status = getattr(exc, "status_code", None)
+    text = str(exc).lower()
+    return (isinstance(exc, openai.APIStatusError) and status in (400, 422, 500)
+            and ("response_format" in text or "json_schema" in text))
+
+
+def _schema_in_system_message(messages: list, schema: type[BaseModel]) -> list:
+    """JSON mode carries no schema, so the instructions end with it."""
+    role, text = messages[0]
+    spec = json.dumps(schema.model_json_schema(), separators=(",", ":"))
+    return [(role, f"{text}\n\nThe JSON object must follow this JSON Schema:\n{spec}"), *messages[1:]]
 
 
 def validate(raw, parsing_error: Exception | None, schema: type[BaseModel]) -> Reply:

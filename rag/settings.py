@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     llm_concurrency: int = 4
     llm_token_budget: int = 2_000_000
     llm_max_output_tokens: int = 1200
+    # structured outputs: "json_schema" (strict schema, OpenAI, recent vLLM and Ollama), or "json_mode" (the
+    # schema in the instructions) for servers without it; a refusal of json_schema switches a run by itself
+    llm_structured_output: Literal["json_schema", "json_mode"] = "json_schema"
     llm_price_in: float | None = None  # USD per 1M input tokens; None: use the built-in table
     llm_price_out: float | None = None
 

@@ -132,6 +132,9 @@ def judgments(*rows: tuple[str, str, list[str]], rationale: str = "Covers authen
 
 RATE_LIMITED = {"error": {"message": "Rate limit reached for gpt-4o-mini (test).", "type": "requests",
                           "param": None, "code": "rate_limit_exceeded"}}
+JSON_SCHEMA_UNSUPPORTED = {"error": {"message": "response_format.type: Input should be 'text' or 'json_object' "
+                                                "(test)", "type": "invalid_request_error",
+                                     "param": "response_format", "code": None}}
 SERVER_ERROR = {"error": {"message": "The server had an error while processing your request (test).",
                           "type": "server_error", "param": None, "code": None}}
 

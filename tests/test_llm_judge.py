@@ -7,6 +7,7 @@ matched exactly). These tests prove request building, parsing and error handling
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -146,6 +147,22 @@ def test_retry_then_success(tmp_path, llm_env, synthetic, status, vcr):
     assert_llm_proposals(item, proposals)
     assert vcr.play_count == 2 and vcr.all_played
     assert judge.usage_summary()["calls"] == 1
+
+
+@pytest.mark.vcr("judge_json_schema_refused.yaml")
+def test_server_without_structured_outputs_gets_json_mode(tmp_path, llm_env, synthetic, vcr):
+    """Hand-written: an OpenAI-compatible server without structured outputs (llama.cpp's server answers so)
+    rejects response_format json_schema with a 400. The client switches to JSON mode with the schema written
+    into the instructions, the same reply is validated as strictly, and the switch holds for the run."""
+    judge = _judge(tmp_path)
+    item, proposals = _review(judge)
+    assert_llm_proposals(item, proposals)
+    assert [r["status"]["code"] for r in vcr.responses] == [400, 200] and vcr.all_played
+    first, second = (json.loads(r.body) for r in vcr.requests)
+    assert first["response_format"]["type"] == "json_schema"
+    assert second["response_format"] == {"type": "json_object"}
+    assert "must follow this JSON Schema" in second["messages"][0]["content"]
+    assert judge.client.structured == "json_mode" and judge.usage_summary()["calls"] == 1
 
 
 # --- transports (what a cassette cannot do) -----------------------------------------------------------

@@ -80,10 +80,19 @@ def server_error_then_success(body, n):
     return success(body, n)
 
 
+def json_schema_refused_then_json_mode(body, n):
+    """A server without structured outputs (llama.cpp's, for one) rejects response_format json_schema; the
+    client switches to JSON mode, with the schema in the instructions, and the same reply parses."""
+    if body["response_format"]["type"] == "json_schema":
+        return httpx2.Response(400, json=fakes.JSON_SCHEMA_UNSUPPORTED)
+    return success(body, n)
+
+
 JUDGE_CASES = {"judge_success": success, "judge_malformed_json": malformed,
                "judge_schema_violation": schema_violation, "judge_invented_quotes": invented_quotes,
                "judge_refusal": refusal, "judge_429_then_success": rate_limited_then_success,
-               "judge_503_then_success": server_error_then_success}
+               "judge_503_then_success": server_error_then_success,
+               "judge_json_schema_refused": json_schema_refused_then_json_mode}
 
 
 def narrative_success(body, n):

@@ -64,6 +64,9 @@ def _fmt(v) -> str:
     return "" if v is None else str(v)
 
 
+TARGETS = {"map": 0.60, "f1": 0.45}  # the offline targets the mapping-quality issue sets (mean over pairs)
+
+
 def plot(results: list[RunResult], path: Path) -> Path:
     import matplotlib
 
@@ -78,6 +81,11 @@ def plot(results: list[RunResult], path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(max(9, 1.5 * len(pairs) + 4), 4.8), sharey=True)
     width = 0.8 / max(1, len(methods))
     for ax, metric in zip(axes, ("map", "f1")):
+        mean = np.mean([getattr(value[(d, f, "ctrlmap")], metric) for d, f in pairs
+                        if (d, f, "ctrlmap") in value] or [0.0])
+        ax.axhline(mean, color=colors["ctrlmap"], linewidth=1, linestyle=":", label=f"ctrlmap mean {mean:.3f}")
+        ax.axhline(TARGETS[metric], color="#b03a2e", linewidth=1, linestyle="--",
+                   label=f"offline target {TARGETS[metric]:.2f}")
         for i, m in enumerate(methods):
             vals = [getattr(value[(d, f, m)], metric) if (d, f, m) in value else 0 for d, f in pairs]
             ax.bar(np.arange(len(pairs)) + i * width, vals, width, label=m, color=colors.get(m))
@@ -86,7 +94,8 @@ def plot(results: list[RunResult], path: Path) -> Path:
         ax.set_title("MAP (ranking)" if metric == "map" else "pair F1 at the operating point")
         ax.set_ylim(0, 1)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    for ax in axes:
+        ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -45,9 +45,7 @@ class Pair:
     x: np.ndarray | None = None  # controls x documents x features, at the weights last set
 
     def set_weights(self, family: float, crosswalk: float) -> "Pair":
-        model = ScorerModel(features=[], weights=[], bias=0, threshold=0, full_threshold=0,
-                            family_weight=family, crosswalk_weight=crosswalk)
-        x_all = features(borrow(self.scores, self.family, self.crosswalk, model))
+        x_all = features(borrow(self.scores, self.family, self.crosswalk, family, crosswalk))
         self.x = np.stack([_best_leaf(x_all, self.leaves[c]) for c in self.controls])
         return self
 

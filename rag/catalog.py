@@ -149,17 +149,21 @@ class Catalog:
     def related(self, framework: str, clause_id: str) -> list[Clause]:
         """Clauses linked to this one by a crosswalk, in either direction (current frameworks only)."""
         out: dict[tuple[str, str], Clause] = {}
-        for link in self.links:
-            if (link.source_framework, link.source_id) == (framework, clause_id):
-                other = (link.target_framework, link.target_id)
-            elif (link.target_framework, link.target_id) == (framework, clause_id):
-                other = (link.source_framework, link.source_id)
-            else:
-                continue
+        for other in self._linked.get((framework, clause_id), ()):
             clause = self._index.get(other)
             if clause and not self.frameworks[clause.framework].superseded_by:
                 out[other] = clause
         return list(out.values())
+
+    @cached_property
+    def _linked(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """Each clause's crosswalk partners in link order, both directions, built once per catalog."""
+        out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for link in self.links:
+            source, target = (link.source_framework, link.source_id), (link.target_framework, link.target_id)
+            out.setdefault(source, []).append(target)
+            out.setdefault(target, []).append(source)
+        return out
 
     def translate(self, framework: str, clause_id: str) -> list[Clause]:
         """Understand an id of a superseded framework (e.g. ISO 27001:2013 `A.9`, `A.12.1.2`, `A.16`)

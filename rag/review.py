@@ -99,16 +99,16 @@ def save_run(ctx: Context, workspace: str, run: MappingRun, actor: str = "ctrlma
 
 def _save_evidence(s: Session, workspace: str, run: MappingRun) -> None:
     """Replace the stored evidence of the run's clauses with their best documents in this run."""
+    ranked = [(*key.split(":", 1), ranking) for key, ranking in run.rankings.items()]
     by_framework: dict[str, list[str]] = {}
-    for key in run.rankings:
-        framework, clause_id = key.split(":", 1)
+    for framework, clause_id, _ in ranked:
         by_framework.setdefault(framework, []).append(clause_id)
     for framework, ids in by_framework.items():
         s.execute(delete(EvidenceRow).where(EvidenceRow.workspace == workspace, EvidenceRow.framework == framework,
                                             EvidenceRow.clause_id.in_(ids)))
-    rows = [{"workspace": workspace, "framework": key.split(":", 1)[0], "clause_id": key.split(":", 1)[1],
-             "document_id": doc, "rank": rank, "confidence": round(conf, 4), "run_id": run.run_id}
-            for key, ranking in run.rankings.items() for rank, (doc, conf) in enumerate(ranking[:EVIDENCE_KEPT], 1)]
+    rows = [{"workspace": workspace, "framework": framework, "clause_id": clause_id, "document_id": doc,
+             "rank": rank, "confidence": round(conf, 4), "run_id": run.run_id}
+            for framework, clause_id, ranking in ranked for rank, (doc, conf) in enumerate(ranking[:EVIDENCE_KEPT], 1)]
     if rows:
         s.execute(insert(EvidenceRow), rows)
 

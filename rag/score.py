@@ -94,13 +94,14 @@ def neighbours(clauses: list[Clause], catalog: Catalog) -> tuple[np.ndarray, np.
     return _row_normalized(family), _row_normalized(crosswalk)
 
 
-def borrow(scores: np.ndarray, family: np.ndarray, crosswalk: np.ndarray, model: ScorerModel) -> np.ndarray:
+def borrow(scores: np.ndarray, family: np.ndarray, crosswalk: np.ndarray, family_weight: float,
+           crosswalk_weight: float) -> np.ndarray:
     """Each clause's scores plus a share of its neighbours' (their own scores, not already-borrowed ones)."""
     out = scores.copy()
-    if model.family_weight:
-        out += model.family_weight * (family @ scores)
-    if model.crosswalk_weight:
-        out += model.crosswalk_weight * (crosswalk @ scores)
+    if family_weight:
+        out += family_weight * (family @ scores)
+    if crosswalk_weight:
+        out += crosswalk_weight * (crosswalk @ scores)
     return out.astype(np.float32)
 
 
@@ -133,7 +134,7 @@ def document_evidence(signals: Signals, model: ScorerModel | None = None,
     model = model or default_model()
     scores = document_scores(signals, model.stub_tokens)
     if catalog is not None and scores.size:
-        scores = borrow(scores, *neighbours(signals.clauses, catalog), model)
+        scores = borrow(scores, *neighbours(signals.clauses, catalog), model.family_weight, model.crosswalk_weight)
     feats = features(scores)
     selected = [FEATURES.index(name) for name in model.features]
     confidence = model.confidence(feats[:, :, selected]) if scores.size else scores

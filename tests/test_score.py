@@ -4,23 +4,18 @@ import numpy as np
 
 from rag.catalog import Catalog
 from rag.mapping import with_neighbours
-from rag.score import ScorerModel, borrow, neighbours
-
-
-def _model(family: float, crosswalk: float) -> ScorerModel:
-    return ScorerModel(features=[], weights=[], bias=0, threshold=0, full_threshold=0,
-                       family_weight=family, crosswalk_weight=crosswalk)
+from rag.score import borrow, neighbours
 
 
 def test_borrow_adds_a_share_of_the_neighbours_own_scores():
     scores = np.array([[1.0, 0.0], [0.0, 2.0], [4.0, 4.0]], np.float32)
     family = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], np.float32)  # rows 0 and 1 are siblings
     crosswalk = np.array([[0, 0, 1], [0, 0, 0], [1, 0, 0]], np.float32)  # row 0 linked to row 2
-    out = borrow(scores, family, crosswalk, _model(0.5, 0.25))
+    out = borrow(scores, family, crosswalk, 0.5, 0.25)
     assert np.allclose(out[0], [1.0 + 0.5 * 0.0 + 0.25 * 4.0, 0.0 + 0.5 * 2.0 + 0.25 * 4.0])
     assert np.allclose(out[1], [0.0 + 0.5 * 1.0, 2.0 + 0.5 * 0.0])
     assert np.allclose(out[2], [4.0 + 0.25 * 1.0, 4.0 + 0.25 * 0.0])
-    assert np.array_equal(borrow(scores, family, crosswalk, _model(0, 0)), scores)
+    assert np.array_equal(borrow(scores, family, crosswalk, 0, 0), scores)
 
 
 def test_neighbours_are_siblings_and_crosswalk_links_with_rows_summing_to_one():

@@ -92,12 +92,9 @@ def _write_outputs(ctx: Context, workspace: str, out: Path, profile: dict, resul
     tables.write_csv(proposals, files[2])
     tables.write_json(proposals, files[3])
     sections = draft(ctx, workspace, profile)
-    result.narrative_problems = check(ctx, workspace, sections)
-    org = (profile.get("organization") or {}).get("legal_name", "the organization")
-    system = (profile.get("report") or {}).get("system_name", "")
-    title = f"{org}: description of the {system}".strip()
-    files[4].write_text(narrative_md.render(sections, title, _period(profile)), encoding="utf-8")
-    narrative_docx.write(sections, title, files[5], _period(profile))
+    result.narrative_problems = check(ctx, workspace, sections, profile)
+    files[4].write_text(narrative_md.render(sections, profile.title(), profile.period()), encoding="utf-8")
+    narrative_docx.write(sections, profile.title(), files[5], profile.period())
     shas = {c.document_sha256 for p in proposals for c in p.citations}
     tables.write_texts(ctx, shas, out / "texts")
     texts = {sha: (out / "texts" / f"{sha}.txt").read_bytes().decode("utf-8") for sha in shas}
@@ -111,10 +108,3 @@ def _write_outputs(ctx: Context, workspace: str, out: Path, profile: dict, resul
                                "proposals": sum(1 for p in proposals if p.framework == fw.key),
                                "citations verified": sum(cites.verify(c, texts) for p in proposals
                                                          if p.framework == fw.key for c in p.citations)})
-
-
-def _period(profile: dict) -> str:
-    report = profile.get("report") or {}
-    if report.get("period_start"):
-        return f"{report.get('type', 'SOC 2')} report period {report['period_start']} to {report.get('period_end')}"
-    return ""

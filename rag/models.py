@@ -259,11 +259,14 @@ class NarrativeStatement(Model):
     proposal_ids: list[int] = Field(default_factory=list)
     profile_keys: list[str] = Field(default_factory=list)
     criterion: str | None = None
+    cells: list[str] = Field(default_factory=list)  # a row of its section's table (columns), when it has one
 
 
 class NarrativeSection(Model):
     key: str  # e.g. "DC5"
     title: str
     intro: str = ""
+    columns: list[str] = Field(default_factory=list)  # statements are table rows under these headings
+    criteria: dict[str, str] = Field(default_factory=dict)  # criterion id -> "id title" for its statements
     statements: list[NarrativeStatement] = Field(default_factory=list)
     subsections: list["NarrativeSection"] = Field(default_factory=list)

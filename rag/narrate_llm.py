@@ -1,5 +1,6 @@
 """LLM narrative mode: the DC5 part of the SOC 2 system description (the criteria and the related controls)
-drafted by a model from approved mappings and the system profile, and checked sentence by sentence.
+drafted by a model from approved mappings and the system profile, and checked sentence by sentence: only
+sentences the checker traces to an approved citation are kept.
 
 The evidence the model sees is exactly the extractive narrative's statements (rag.narrate): verified quotes
 of approved mappings, numbered E1, E2, ... Every drafted sentence must carry citation markers naming that
@@ -23,6 +24,7 @@ from rag.context import Context
 from rag.errors import BudgetExceeded, LLMError
 from rag.llm import LLMClient, cache_key, client_for, load_prompt, looks_like_instructions, message_tokens
 from rag.models import Citation, NarrativeSection, NarrativeStatement, Passage
+from rag.prose import artefacts
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +76,15 @@ class LLMNarrator:
         self.prompt = load_prompt("narrate")
         self.counts: Counter = Counter()
 
-    def redraft(self, profile: dict, sections: list[NarrativeSection], texts: dict[str, str] | None = None
+    def redraft(self, profile, sections: list[NarrativeSection], texts: dict[str, str] | None = None
                 ) -> list[NarrativeSection]:
         """The extractive sections with each DC5 category's statements redrafted where the draft checks out.
         `texts`: the canonical text of each cited version (read from the store when not given)."""
-        org = (profile.get("organization") or {})
-        names = [str(org.get("legal_name") or ""), str(org.get("short_name") or ""),
-                 str((profile.get("report") or {}).get("system_name") or "")]
+        from rag.profile import coerce
+
+        p = coerce(profile)
+        names = [p.organization.legal_name, p.organization.short_name or "", p.report.system_name] if p else \
+            ["", "", ""]
         texts = texts if texts is not None else _version_texts(self.ctx, sections)
         for section in sections:
             if section.key != "DC5":
@@ -118,7 +122,8 @@ class LLMNarrator:
         titles = self._titles()
         return {"organization": names[0] or names[1], "system": names[2], "category": sub.title,
                 "evidence": [{"ref": ref, "criterion": f"{st.criterion} {titles.get(st.criterion, '')}".strip(),
-                              "document": st.citations[0].document_name, "quote": st.citations[0].quote}
+                              "document": st.citations[0].document_name,
+                              "quote": " ".join(c.quote for c in st.citations)}
                              for ref, st in evidence.items()]}
 
     def _titles(self) -> dict[str, str]:
@@ -139,10 +144,12 @@ class LLMNarrator:
         if not reason and citations is None:
             reason = "quote_not_verified"
         titles = self._titles()
-        sources = names + [evidence[r].citations[0].quote for r in refs if r in evidence] + [
+        sources = names + [c.quote for r in refs if r in evidence for c in evidence[r].citations] + [
             titles.get(evidence[r].criterion, "") for r in refs if r in evidence]
         if not reason and looks_like_instructions(text):
             reason = "instruction_like"
+        if not reason and artefacts(text):
+            reason = "rendering_artefact"
         if not reason and not _supported(text, sources):
             reason = "unsupported_words"
         if reason:
@@ -159,21 +166,26 @@ class LLMNarrator:
         out: list[Citation] = []
         quoted = set()
         for q in sentence.quotes:
-            approved = evidence[q.ref.strip()].citations[0]
-            span = Passage(id=approved.passage_id, document_sha256=approved.document_sha256, seq=0,
-                           start=approved.start, end=approved.end, text=approved.quote,
-                           heading_path=approved.heading_path, page=approved.page)
-            text = texts.get(approved.document_sha256, "")
-            found = cites.quote_citation(q.quote, span, text, approved.document_name) if text else None
-            if found is None or not cites.verify(found, texts):
+            found = next((f for approved in evidence[q.ref.strip()].citations
+                          if (f := _within(q.quote, approved, texts)) is not None), None)
+            if found is None:
                 return None
             out.append(found)
             quoted.add(q.ref.strip())
-        out += [evidence[r].citations[0] for r in refs if r not in quoted]
+        out += [c for r in refs if r not in quoted for c in evidence[r].citations]
         return out
 
     def summary(self) -> dict[str, Any]:
         return {**self.client.usage.as_dict(), **dict(self.counts), "prompt_version": self.prompt.version}
+
+
+def _within(quote: str, approved: Citation, texts: dict[str, str]) -> Citation | None:
+    """A verified citation of `quote` inside the approved span, or None."""
+    span = Passage(id=approved.passage_id, document_sha256=approved.document_sha256, seq=0, start=approved.start,
+                   end=approved.end, text=approved.quote, heading_path=approved.heading_path, page=approved.page)
+    text = texts.get(approved.document_sha256, "")
+    found = cites.quote_citation(quote, span, text, approved.document_name) if text else None
+    return found if found is not None and cites.verify(found, texts) else None
 
 
 def _version_texts(ctx: Context, sections: list[NarrativeSection]) -> dict[str, str]:

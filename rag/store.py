@@ -211,6 +211,20 @@ class ApiKeyRow(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class ProfileRow(Base):
+    """Each stored version of a workspace's system profile (YAML text as written; rag.profile validates it)."""
+
+    __tablename__ = "system_profiles"
+    __table_args__ = (UniqueConstraint("workspace", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.name"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = _ts()
+
+
 class Store:
     """Engines and sessions. On SQLite the database runs in WAL mode (readers never wait for writers) and
     write transactions start with BEGIN IMMEDIATE, so concurrent writers queue instead of failing. Writers of

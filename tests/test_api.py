@@ -104,7 +104,7 @@ def call(client: TestClient, method: str, url: str, headers: dict | None = None,
         elif url.endswith("/api/workspaces"):
             kwargs["json"] = {"name": "walked"}
         elif url.endswith("/profile"):
-            kwargs["json"] = {"profile": {"company_overview": "A walk."}}
+            kwargs["json"] = {"profile": {"organization": {"legal_name": "Walk Ltd"}, "report": {"system_name": "Walk"}}}
         elif url.endswith("/jobs"):
             kwargs["json"] = {"frameworks": ["soc2-tsc-2017"]}
         else:

@@ -153,7 +153,8 @@ def test_mapping_job_reports_progress(acme):
 def test_narrative_profile_and_citations(acme):
     client, t = acme
     put = client.put("/api/workspaces/acme/narrative/profile", headers=t.header(Role.admin),
-                     json={"profile": {"organization": {"legal_name": "Acme Corp"}, "company_overview": "Acme sells."}})
+                     json={"profile": {"organization": {"legal_name": "Acme Corp"}, "report": {"system_name": "Acme Cloud"},
+                                   "company_overview": "Acme sells."}})
     assert put.status_code == 200 and put.json()["title"].startswith("Acme Corp")
     story = client.get("/api/workspaces/acme/narrative", headers=t.header(Role.viewer)).json()
     quoted = [st for sec in story["sections"] for sub in [sec, *sec["subsections"]] for st in sub["statements"]

@@ -188,7 +188,7 @@ def _print_llm_usage(stats: dict) -> None:
         console.print(table("Language model usage", [usage]))
 
 
-# --- frameworks, coverage, narrative, index ------------------------------------------------------------
+# --- frameworks, coverage, index ------------------------------------------------------------
 
 
 @frameworks_app.command("list")
@@ -236,32 +236,6 @@ def coverage(framework: list[str] = typer.Option([], "--framework", "-f"),
         console.print(f"wrote {out / 'coverage.md'} and {out / 'coverage.png'}")
 
 
-@app.command()
-@handle_errors
-def narrate(profile: Path = typer.Option(..., exists=True, help="System profile YAML."),
-            out: Path = typer.Option(Path("."), help="Output folder."),
-            title: Optional[str] = typer.Option(None),
-            mode: Optional[str] = typer.Option(None, help="offline (extractive) or llm (DC5 redrafted, checked).")
-            ) -> None:
-    """Draft the SOC 2 system description (DC 200) from approved mappings; Markdown and Word."""
-    from rag.export import narrative_docx, narrative_md
-    from rag.narrate import check, draft, load_profile
-
-    ctx = context(mode=mode)
-    workspace = ctx.workspace()
-    data = load_profile(profile)
-    sections = draft(ctx, workspace, data)
-    problems = check(ctx, workspace, sections)
-    name = title or f"{(data.get('organization') or {}).get('legal_name', 'Organization')}: system description"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "system-description.md").write_text(narrative_md.render(sections, name), encoding="utf-8")
-    narrative_docx.write(sections, name, out / "system-description.docx")
-    console.print(f"wrote {out / 'system-description.md'} and {out / 'system-description.docx'}")
-    if problems:
-        errors.print(f"[red]{len(problems)} statement(s) failed the citation check[/]: {problems[:5]}")
-        raise typer.Exit(1)
-
-
 @index_app.command("rebuild")
 @handle_errors
 def index_rebuild() -> None:
@@ -278,10 +252,11 @@ def index_rebuild() -> None:
 
 
 def _register_subcommands() -> None:
-    from api import cli_review, cli_serve
+    from api import cli_deliver, cli_review, cli_serve
 
     cli_review.register(app)
     cli_serve.register(app)
+    cli_deliver.register(app)
     try:
         from api import cli_eval
     except ImportError:  # evals are optional in a trimmed install

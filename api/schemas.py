@@ -293,12 +293,15 @@ class NarrativeStatementPublic(Public):
     proposal_ids: list[int]
     profile_keys: list[str]
     criterion: str | None
+    cells: list[str] = Field(default_factory=list, description="The statement as a row of its section's table.")
 
 
 class NarrativeSectionPublic(Public):
     key: str
     title: str
     intro: str
+    columns: list[str] = Field(default_factory=list, description="Table headings when statements are rows.")
+    criteria: dict[str, str] = Field(default_factory=dict, description="Criterion id -> id and title.")
     statements: list[NarrativeStatementPublic]
     subsections: list["NarrativeSectionPublic"]
 
@@ -310,7 +313,8 @@ class NarrativePublic(Public):
 
 
 class ProfileUpdate(BaseModel):
-    profile: dict = Field(description="The system profile (organization, services, commitments, ...).")
+    profile: dict | None = Field(None, description="The system profile as an object (organization, report, ...).")
+    yaml: str | None = Field(None, description="Or the system profile as YAML text (`ctrlmap profile init`).")
 
 
 class JobCreate(BaseModel):

@@ -15,7 +15,7 @@ from typing import Callable
 from rag import citations as cites
 from rag.context import Context
 from rag.coverage import coverage
-from rag.export import coverage_report, narrative_docx, narrative_md, tables
+from rag.export import coverage_report, matrix, narrative_docx, narrative_md, soa, tables
 from rag.ingest.pipeline import IngestResult, ingest_paths
 from rag.mapping import propose
 from rag.narrate import check, draft, load_profile
@@ -95,6 +95,8 @@ def _write_outputs(ctx: Context, workspace: str, out: Path, profile: dict, resul
     result.narrative_problems = check(ctx, workspace, sections, profile)
     files[4].write_text(narrative_md.render(sections, profile.title(), profile.period()), encoding="utf-8")
     narrative_docx.write(sections, profile.title(), files[5], profile.period())
+    files += matrix.write_all(ctx, workspace, out, f"{profile.organization.legal_name}: control matrix")
+    files += soa.write_all(ctx, workspace, out, f"{profile.organization.legal_name}: Statement of Applicability")
     shas = {c.document_sha256 for p in proposals for c in p.citations}
     tables.write_texts(ctx, shas, out / "texts")
     texts = {sha: (out / "texts" / f"{sha}.txt").read_bytes().decode("utf-8") for sha in shas}

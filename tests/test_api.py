@@ -49,6 +49,9 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("get", "/api/workspaces/{workspace}/areas"): "viewer",
     ("get", "/api/workspaces/{workspace}/narrative"): "viewer",
     ("put", "/api/workspaces/{workspace}/narrative/profile"): "admin",
+    ("get", "/api/workspaces/{workspace}/narrative/profile"): "viewer",
+    ("get", "/api/workspaces/{workspace}/narrative/check"): "viewer",
+    ("get", "/api/workspaces/{workspace}/exports/{fmt}"): "viewer",
     ("post", "/api/workspaces/{workspace}/jobs"): "admin",
     ("get", "/api/workspaces/{workspace}/jobs"): "viewer",
     ("get", "/api/workspaces/{workspace}/jobs/{job_id}"): "viewer",
@@ -90,7 +93,7 @@ def operations(client: TestClient) -> list[tuple[str, str, dict]]:
 def fill(path: str, t: Tenant, proposal: str = "spare", **over) -> str:
     values = {"workspace": t.name, "document_id": t.documents[t.access_doc], "sha256": t.sha256,
               "proposal_id": t.proposals[proposal], "job_id": t.proposals["job"], "framework": "soc2-tsc-2017",
-              "key_id": 1, **over}
+              "key_id": 1, "fmt": "csv", **over}
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
 
 

@@ -54,7 +54,7 @@ def test_narrative_cites_only_approved_mappings(demo_run):
     assert policy_statements and all(set(s.proposal_ids) <= approved for s in policy_statements)
     assert {sec.key for sec in sections} == {f"DC{i}" for i in range(1, 10)}
     md = (result.out / "system-description.md").read_text(encoding="utf-8")
-    assert "## DC5" in md and "[^1]" in md
+    assert "## 4. Trust services criteria and related controls" in md and "[^1]" in md
 
 
 def test_second_run_reuses_stored_work(demo_run, monkeypatch):

@@ -1,6 +1,7 @@
 """One router per resource."""
 
-from api.routes import audit, coverage, documents, frameworks, jobs, keys, narratives, proposals, system, workspaces
+from api.routes import (audit, coverage, documents, exports, frameworks, jobs, keys, narratives, proposals, system,
+                        workspaces)
 
 ROUTERS = [system.router, keys.router, workspaces.router, documents.router, frameworks.router, proposals.router,
-           audit.router, coverage.router, narratives.router, jobs.router]
+           audit.router, coverage.router, narratives.router, jobs.router, exports.router]

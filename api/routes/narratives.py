@@ -1,61 +1,63 @@
-"""The SOC 2 system description drafted from approved mappings, with every statement's citations, and the
-workspace's system profile it draws the organization's facts from."""
+"""The SOC 2 system description drafted from approved mappings, with every statement's citations, its
+readiness check, and the workspace's system profile (stored versioned and audited) it draws the
+organization's facts from."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import yaml
 from fastapi import APIRouter
 
-from api.deps import AdminIn, ContextDep, ViewerIn, record_event
+from api.deps import AdminIn, ContextDep, ViewerIn
 from api.schemas import NarrativePublic, NarrativeSectionPublic, ProfileUpdate
 from rag.context import Context
-from rag.demo import WORKSPACE as DEMO_WORKSPACE
-from rag.narrate import check, load_profile, narrative
-from rag.samples import sample_dir
+from rag.errors import InvalidInput
+from rag.narrate import check, narrative, readiness
+from rag.profile import SystemProfile, current, save, stored_text, versions
 
 router = APIRouter(prefix="/api/workspaces/{workspace}/narrative", tags=["narratives"])
 
 
-def profile_path(ctx: Context, workspace: str) -> Path:
-    return ctx.settings.data_dir / "profiles" / f"{workspace}.yaml"
-
-
-def workspace_profile(ctx: Context, workspace: str) -> dict:
+def workspace_profile(ctx: Context, workspace: str) -> SystemProfile | None:
     """The profile an admin stored for the workspace; the demo workspace falls back to the sample's."""
-    path = profile_path(ctx, workspace)
-    if path.exists():
-        return load_profile(path)
-    if workspace == DEMO_WORKSPACE:
-        with sample_dir() as sample:
-            return load_profile(sample / "system-profile.yaml")
-    return {}
+    return current(ctx, workspace)
 
 
-def title_of(profile: dict) -> str:
-    org = (profile.get("organization") or {}).get("legal_name") or "The organization"
-    system = (profile.get("report") or {}).get("system_name") or "system"
-    return f"{org}: description of the {system}"
+def title_of(profile: SystemProfile | None) -> str:
+    return profile.title() if profile else "The organization: system description"
 
 
 @router.get("", response_model=NarrativePublic)
 def get_narrative(access: ViewerIn, ctx: ContextDep) -> NarrativePublic:
-    """The draft system description (DC 200): profile facts and verbatim quotes of approved evidence, each
-    with its citation, plus any statement that fails the citation check. Role: viewer."""
+    """The draft system description (Section III, DC 200): profile facts and whole sentences of approved
+    evidence, each with its citation, plus any statement that fails the check. Role: viewer."""
     profile = workspace_profile(ctx, access.workspace)
     sections = narrative(ctx, access.workspace, profile)
     return NarrativePublic(title=title_of(profile),
                            sections=[NarrativeSectionPublic.model_validate(s.model_dump()) for s in sections],
-                           problems=check(ctx, access.workspace, sections))
+                           problems=check(ctx, access.workspace, sections, profile))
+
+
+@router.get("/check")
+def get_check(access: ViewerIn, ctx: ContextDep) -> dict:
+    """What the description lacks: each DC 200 element present or needing input (and what), each in-scope
+    criterion supported, not applicable or unsupported. Role: viewer."""
+    report = readiness(ctx, access.workspace, workspace_profile(ctx, access.workspace))
+    return {"complete": report.complete, "elements": report.elements, "criteria": report.criteria,
+            "problems": report.problems}
+
+
+@router.get("/profile")
+def get_profile(access: ViewerIn, ctx: ContextDep) -> dict:
+    """The stored profile (YAML as written; null when none is stored) and its version history. Role: viewer."""
+    return {"yaml": stored_text(ctx, access.workspace), "versions": versions(ctx, access.workspace)}
 
 
 @router.put("/profile", response_model=NarrativePublic)
 def put_profile(body: ProfileUpdate, access: AdminIn, ctx: ContextDep) -> NarrativePublic:
-    """Store the workspace's system profile and return the narrative drafted with it. Role: admin."""
-    path = profile_path(ctx, access.workspace)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(body.profile, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    record_event(ctx, workspace=access.workspace, actor=access.actor, action="profile.update",
-                 target=f"profile:{access.workspace}", after={"keys": sorted(body.profile)[:50]})
+    """Store a new version of the workspace's system profile (`yaml` text or a `profile` object; every problem
+    is reported, nothing is stored when there is one) and return the narrative drafted with it. Role: admin."""
+    if (body.yaml is None) == (body.profile is None):
+        raise InvalidInput("send either `yaml` (the profile as YAML text) or `profile` (an object)")
+    text = body.yaml if body.yaml is not None else yaml.safe_dump(body.profile, sort_keys=False, allow_unicode=True)
+    save(ctx, access.workspace, text, access.actor)
     return get_narrative(access, ctx)

@@ -20,6 +20,10 @@ from rag.coverage import coverage
 from rag.errors import CtrlmapError, Unauthorized
 from rag.narrate import check, narrative
 
+EXPORTS = [("description", "Description (Word)"), ("matrix", "Control matrix (XLSX)"),
+           ("soa", "Statement of Applicability (XLSX)"), ("csv", "Citations (CSV)"), ("xlsx", "Citations (XLSX)"),
+           ("json", "Proposals (JSON)"), ("oscal", "OSCAL component definition"), ("bundle", "Evidence bundle (zip)")]
+
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
                                                    trim_blocks=True, lstrip_blocks=True))
@@ -120,7 +124,8 @@ def narrative_page(request: Request, access: Page, ctx: ContextDep):
     notes = views.Footnotes()
     blocks = views.narrative_blocks(sections, notes)
     return render(request, access, "narrative.html", page="narrative", title=title_of(profile), blocks=blocks,
-                  notes=notes.items, problems=check(ctx, access.workspace, sections), has_profile=bool(profile))
+                  notes=notes.items, problems=check(ctx, access.workspace, sections, profile),
+                  has_profile=profile is not None, exports=EXPORTS)
 
 
 @router.get("/w/{workspace}/documents", response_class=HTMLResponse)

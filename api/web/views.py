@@ -107,9 +107,10 @@ def narrative_blocks(sections: list[NarrativeSection], notes: Footnotes, level: 
     blocks = []
     for section in sections:
         statements = [{"text": st.text, "marks": [notes.number(c) for c in st.citations],
-                       "source": ", ".join(st.profile_keys), "criterion": st.criterion}
+                       "source": ", ".join(st.profile_keys), "criterion": st.criterion, "cells": st.cells,
+                       "label": section.criteria.get(st.criterion or "", "")}
                       for st in section.statements]
         blocks.append({"level": level, "key": section.key, "title": section.title, "intro": section.intro,
-                       "statements": statements})
+                       "statements": statements, "columns": section.columns})
         blocks += narrative_blocks(section.subsections, notes, level + 1)
     return blocks

@@ -1,4 +1,4 @@
-"""Proposals as CSV and JSON rows, and the canonical texts citations point into."""
+"""Proposals as CSV, XLSX (one row per citation) and JSON, and the canonical texts citations point into."""
 
 from __future__ import annotations
 
@@ -25,19 +25,35 @@ def write_json(proposals: list[Proposal], path: Path) -> Path:
     return path
 
 
+CITATION_COLUMNS = ["id", "framework", "clause_id", "document", "status", "confidence", "coverage", "method",
+                    "citation", "quote", "heading", "page", "document_sha256", "start", "end", "rationale"]
+
+
+def citation_rows(proposals: list[Proposal]) -> list[list]:
+    """One row per citation (a proposal without citations still gets one row, with the citation cells empty)."""
+    out = []
+    for p in proposals:
+        row = proposal_row(p)
+        head = [row[k] for k in ("id", "framework", "clause_id", "document", "status", "confidence", "coverage",
+                                 "method")]
+        for n, c in enumerate(row["citations"] or [{}], 1):
+            out.append(head + [n if c else "", c.get("quote", ""), c.get("heading", ""), c.get("page"),
+                               c.get("document_sha256", ""), c.get("start"), c.get("end"), row["rationale"]])
+    return out
+
+
 def write_csv(proposals: list[Proposal], path: Path) -> Path:
-    fields = ["id", "framework", "clause_id", "document", "status", "confidence", "coverage", "method", "quote",
-              "document_sha256", "start", "end", "rationale"]
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        for p in proposals:
-            row = proposal_row(p)
-            first = row["citations"][0] if row["citations"] else {}
-            writer.writerow({**{k: row.get(k) for k in fields if k in row}, "quote": first.get("quote", ""),
-                             "document_sha256": first.get("document_sha256", ""), "start": first.get("start"),
-                             "end": first.get("end")})
+        writer = csv.writer(fh)
+        writer.writerow(CITATION_COLUMNS)
+        writer.writerows(citation_rows(proposals))
     return path
+
+
+def write_xlsx(proposals: list[Proposal], path: Path) -> Path:
+    from rag.export import workbook
+
+    return workbook.write(path, {"Citations": (CITATION_COLUMNS, citation_rows(proposals))})
 
 
 def write_texts(ctx: Context, shas: set[str], folder: Path) -> int:

@@ -1,0 +1,38 @@
+"""XLSX workbooks (openpyxl): one sheet per table, bold frozen header, wrapped text, sensible widths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WIDE = 80  # characters a long text column is given
+
+
+def write(path: Path, sheets: dict[str, tuple[list[str], list[list]]]) -> Path:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    book = Workbook()
+    book.remove(book.active)
+    for name, (columns, rows) in sheets.items():
+        sheet = book.create_sheet(name[:31])
+        sheet.append(columns)
+        for row in rows:
+            sheet.append([_value(v) for v in row])
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        sheet.freeze_panes = "A2"
+        for i, col in enumerate(sheet.columns, 1):
+            longest = max((len(str(c.value or "")) for c in col), default=10)
+            sheet.column_dimensions[col[0].column_letter].width = min(max(10, longest + 2), WIDE)
+            if longest > WIDE:
+                for c in col[1:]:
+                    c.alignment = Alignment(wrap_text=True, vertical="top")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(str(path))
+    return path
+
+
+def _value(v):
+    if v is None or isinstance(v, (int, float, str)):
+        return v
+    return str(v)

@@ -118,7 +118,7 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
 def _whole(sentence: str) -> bool:
     """Starts like a sentence, ends like one, and has a verb's worth of words."""
     s = clean(sentence)
-    return len(s.split()) >= 5 and bool(re.match(r"[\"'(]?[A-Z0-9]", s)) and bool(re.search(r"[.!?][\"')\]]*$", s))
+    return len(s.split()) >= 3 and bool(re.match(r"[\"'(]?[A-Z0-9]", s)) and bool(re.search(r"[.!?][\"')\]]*$", s))
 
 
 def _item_text(text: str, block: _Block) -> str:

@@ -176,10 +176,7 @@ def matrix(out: Path = typer.Option(Path("."), help="Output folder.")) -> None:
     """The SOC 2 control matrix (criterion, approved statements, document, section, citation): MD, DOCX, XLSX."""
     from rag.export import matrix as build
 
-    ctx = context()
-    workspace = ctx.workspace()
-    files = build.write_all(ctx, workspace, out, f"{_name(ctx, workspace)}: control matrix")
-    console.print("wrote " + ", ".join(str(f) for f in files))
+    _write_tables(build.write_all, out, "control matrix")
 
 
 @handle_errors
@@ -187,9 +184,13 @@ def soa(out: Path = typer.Option(Path("."), help="Output folder.")) -> None:
     """The ISO/IEC 27001:2022 Statement of Applicability (93 Annex A controls): MD, DOCX, XLSX."""
     from rag.export import soa as build
 
+    _write_tables(build.write_all, out, "Statement of Applicability")
+
+
+def _write_tables(write_all, out: Path, what: str) -> None:
     ctx = context()
     workspace = ctx.workspace()
-    files = build.write_all(ctx, workspace, out, f"{_name(ctx, workspace)}: Statement of Applicability")
+    files = write_all(ctx, workspace, out, f"{_name(ctx, workspace)}: {what}")
     console.print("wrote " + ", ".join(str(f) for f in files))
 
 

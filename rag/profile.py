@@ -106,13 +106,15 @@ class Commitment(Mapped):
     commitment: str = Field(description="What the organization commits to its customers, one or two sentences.")
 
 
+def _text_as(field: str):
+    """A model validator letting a plain string stand for {field: string}."""
+    return model_validator(mode="before")(classmethod(lambda cls, value: {field: value} if isinstance(value, str)
+                                                      else value))
+
+
 class Requirement(Mapped):
     requirement: str
-
-    @model_validator(mode="before")
-    @classmethod
-    def _plain(cls, value: Any) -> Any:
-        return {"requirement": value} if isinstance(value, str) else value
+    _plain = _text_as("requirement")
 
 
 class Component(Part):
@@ -173,11 +175,7 @@ class Process(Part):
 
 class ControlExpectation(Mapped):
     control: str
-
-    @model_validator(mode="before")
-    @classmethod
-    def _plain(cls, value: Any) -> Any:
-        return {"control": value} if isinstance(value, str) else value
+    _plain = _text_as("control")
 
 
 class Subservice(Part):

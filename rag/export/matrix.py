@@ -35,21 +35,9 @@ def cite_label(c) -> str:
     return f"sha256 {c.document_sha256[:12]} chars {c.start}-{c.end}"
 
 
-def markdown(table: list[list[str]], title: str) -> str:
-    out = [f"# {title}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    out += ["| " + " | ".join(" ".join(str(v).split()).replace("|", "\\|") for v in row) + " |" for row in table]
-    return "\n".join(out) + "\n"
-
-
 def write_all(ctx: Context, workspace: str, folder: Path, title: str) -> list[Path]:
-    from rag.export import narrative_docx, workbook
+    from rag.export.workbook import write_table
 
-    table = rows(ctx, workspace)
-    folder.mkdir(parents=True, exist_ok=True)
-    md = folder / "control-matrix.md"
-    md.write_text(markdown(table, title), encoding="utf-8")
-    document = narrative_docx.new_document(title, "Per criterion, the approved statements that implement it.")
-    narrative_docx.table(document, COLUMNS, table)
-    document.save(str(folder / "control-matrix.docx"))
-    workbook.write(folder / "control-matrix.xlsx", {"Control matrix": (COLUMNS, table)})
-    return [md, folder / "control-matrix.docx", folder / "control-matrix.xlsx"]
+    return write_table(folder, "control-matrix", title, "Per SOC 2 criterion, the approved statements that "
+                       "implement it, the document and section they come from, and their citations.", COLUMNS,
+                       rows(ctx, workspace))

@@ -48,23 +48,11 @@ def _status(approved, mine) -> str:
     return "Not yet evidenced"
 
 
-def markdown(table: list[list[str]], title: str) -> str:
-    applicable = sum(r[2] == "Yes" for r in table)
-    out = [f"# {title}", "", f"{len(table)} Annex A controls: {applicable} applicable, {len(table) - applicable} "
-           "not applicable.", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    out += ["| " + " | ".join(" ".join(str(v).split()).replace("|", "\\|") for v in row) + " |" for row in table]
-    return "\n".join(out) + "\n"
-
-
 def write_all(ctx: Context, workspace: str, folder: Path, title: str) -> list[Path]:
-    from rag.export import narrative_docx, workbook
+    from rag.export.workbook import write_table
 
     table = rows(ctx, workspace)
-    folder.mkdir(parents=True, exist_ok=True)
-    md = folder / "statement-of-applicability.md"
-    md.write_text(markdown(table, title), encoding="utf-8")
-    document = narrative_docx.new_document(title, "ISO/IEC 27001:2022 Annex A controls.")
-    narrative_docx.table(document, COLUMNS, table)
-    document.save(str(folder / "statement-of-applicability.docx"))
-    workbook.write(folder / "statement-of-applicability.xlsx", {"Statement of Applicability": (COLUMNS, table)})
-    return [md, folder / "statement-of-applicability.docx", folder / "statement-of-applicability.xlsx"]
+    applicable = sum(r[2] == "Yes" for r in table)
+    lead = (f"ISO/IEC 27001:2022 Annex A: {len(table)} controls, {applicable} applicable, "
+            f"{len(table) - applicable} not applicable.")
+    return write_table(folder, "statement-of-applicability", title, lead, COLUMNS, table)

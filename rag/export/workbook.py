@@ -1,4 +1,5 @@
-"""XLSX workbooks (openpyxl): one sheet per table, bold frozen header, wrapped text, sensible widths."""
+"""XLSX workbooks (openpyxl): one sheet per table, bold frozen header, wrapped text, sensible widths; and one
+table written as Markdown, Word and XLSX together."""
 
 from __future__ import annotations
 
@@ -36,3 +37,23 @@ def _value(v):
     if v is None or isinstance(v, (int, float, str)):
         return v
     return str(v)
+
+
+def markdown_table(columns: list[str], rows: list[list]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)] + [
+        "| " + " | ".join(" ".join(str(v if v is not None else "").split()).replace("|", "\\|") for v in row) + " |"
+        for row in rows]
+
+
+def write_table(folder: Path, stem: str, title: str, lead: str, columns: list[str], rows: list[list]) -> list[Path]:
+    """`stem`.md, `stem`.docx (a real Word table) and `stem`.xlsx of one table."""
+    from rag.export import narrative_docx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    md = folder / f"{stem}.md"
+    md.write_text("\n".join([f"# {title}", "", lead, "", *markdown_table(columns, rows)]) + "\n", encoding="utf-8")
+    document = narrative_docx.new_document(title, lead)
+    narrative_docx.table(document, columns, [[str(v if v is not None else "") for v in r] for r in rows])
+    document.save(str(folder / f"{stem}.docx"))
+    write(folder / f"{stem}.xlsx", {stem.replace("-", " ").capitalize(): (columns, rows)})
+    return [md, folder / f"{stem}.docx", folder / f"{stem}.xlsx"]

@@ -18,7 +18,8 @@ _NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[A-Z]\.\d+(?:\.\d+)*)\s+(?=[A-Z\"'(]
 _SENTENCE = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")
 _REFERS_BACK = re.compile(r"^(?:this|these|that|those|it|its|they|their|them|such|both|either|neither|he|she|"
                           r"here|thereafter|otherwise|in addition|additionally|also|however|furthermore)\b", re.I)
-_POINTS_AWAY = re.compile(r"\b(?:above|below|the following|as follows|this table|the table)\b|:$", re.I)
+_POINTS_AWAY = re.compile(r"\b(?:above|below|the following|as follows|this table|the table)\b|:$"
+                          r"|\breference \([a-z0-9]{1,3}\)", re.I)
 _ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|etc|vs|no|Inc|Ltd|Co|Corp|Mr|Ms|Dr|Sec|approx)\.$", re.I)
 MAX_ITEM_WORDS = 28
 
@@ -118,7 +119,7 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
 def _whole(sentence: str) -> bool:
     """Starts like a sentence, ends like one, and has a verb's worth of words."""
     s = clean(sentence)
-    return len(s.split()) >= 3 and bool(re.match(r"[\"'(]?[A-Z0-9]", s)) and bool(re.search(r"[.!?][\"')\]]*$", s))
+    return len(s.split()) >= 4 and bool(re.match(r"[\"'(]?[A-Z0-9]", s)) and bool(re.search(r"[.!?][\"')\]]*$", s))
 
 
 def _item_text(text: str, block: _Block) -> str:

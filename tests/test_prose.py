@@ -21,7 +21,7 @@ Production changes need:
 
 This policy is owned by the CISO. It is reviewed annually.
 
-Backups run daily. They are kept for 35 days.
+Backups run every day. They are kept for 35 days.
 """
 
 
@@ -45,7 +45,7 @@ def test_tables_headings_and_dangling_references_are_left_out():
 def test_lists_keep_their_introduction_and_pronouns_their_antecedent():
     out = _texts()
     assert "Production changes need: a pull request, a second reviewer and passing tests." in out
-    assert "Backups run daily. They are kept for 35 days." in out
+    assert "Backups run every day. They are kept for 35 days." in out
     assert not any(artefacts(s) for s in out)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rag.errors import NotFound
@@ -135,6 +135,16 @@ def version_text(ctx, workspace: str, sha256: str) -> str:
     if text is None:
         raise NotFound(f"no document version {sha256[:12]} in workspace {workspace}")
     return text
+
+
+def document_title(ctx, document_id: int | None) -> str | None:
+    with ctx.store.session() as s:
+        return s.scalar(select(DocumentRow.title).where(DocumentRow.id == document_id))
+
+
+def document_count(ctx, workspace: str) -> int:
+    with ctx.store.session() as s:
+        return s.scalar(select(func.count(DocumentRow.id)).where(DocumentRow.workspace == workspace)) or 0
 
 
 def document_ids(ctx, workspace: str) -> dict[str, int]:

@@ -127,8 +127,8 @@ def narrate(profile: Optional[Path] = typer.Option(None, help="Profile YAML [def
             as_json: bool = typer.Option(False, "--json", help="With --check: machine-readable.")) -> None:
     """Draft the SOC 2 system description (Section III, DC 200) from approved mappings; Markdown and Word."""
     from rag.export import narrative_docx, narrative_md
-    from rag.narrate import check as verify
-    from rag.narrate import draft, readiness
+    from rag.narrate import readiness
+    from rag.workflows import describe_system
 
     ctx = context(mode=mode)
     workspace = ctx.workspace()
@@ -139,16 +139,14 @@ def narrate(profile: Optional[Path] = typer.Option(None, help="Profile YAML [def
         if strict and not report.complete:
             raise typer.Exit(1)
         return
-    sections = draft(ctx, workspace, data)
-    problems = verify(ctx, workspace, sections, data)
-    name = title or (data.title() if data else f"Workspace {workspace}: system description")
-    subtitle = data.period() if data else ""
+    desc = describe_system(ctx, workspace, data, title)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "system-description.md").write_text(narrative_md.render(sections, name, subtitle), encoding="utf-8")
-    narrative_docx.write(sections, name, out / "system-description.docx", subtitle)
+    (out / "system-description.md").write_text(narrative_md.render(desc.sections, desc.title, desc.period),
+                                               encoding="utf-8")
+    narrative_docx.write(desc.sections, desc.title, out / "system-description.docx", desc.period)
     console.print(f"wrote {out / 'system-description.md'} and {out / 'system-description.docx'}")
-    if problems:
-        errors.print(f"[red]{len(problems)} statement(s) failed the check[/]: {problems[:5]}")
+    if desc.problems:
+        errors.print(f"[red]{len(desc.problems)} statement(s) failed the check[/]: {desc.problems[:5]}")
         raise typer.Exit(1)
 
 

@@ -11,8 +11,9 @@ from api.deps import AdminIn, ContextDep, ViewerIn
 from api.schemas import NarrativePublic, NarrativeSectionPublic, ProfileUpdate
 from rag.context import Context
 from rag.errors import InvalidInput
-from rag.narrate import check, narrative, readiness
+from rag.narrate import readiness
 from rag.profile import SystemProfile, current, save, stored_text, versions
+from rag.workflows import describe_system
 
 router = APIRouter(prefix="/api/workspaces/{workspace}/narrative", tags=["narratives"])
 
@@ -22,19 +23,14 @@ def workspace_profile(ctx: Context, workspace: str) -> SystemProfile | None:
     return current(ctx, workspace)
 
 
-def title_of(profile: SystemProfile | None) -> str:
-    return profile.title() if profile else "The organization: system description"
-
-
 @router.get("", response_model=NarrativePublic)
 def get_narrative(access: ViewerIn, ctx: ContextDep) -> NarrativePublic:
     """The draft system description (Section III, DC 200): profile facts and whole sentences of approved
     evidence, each with its citation, plus any statement that fails the check. Role: viewer."""
-    profile = workspace_profile(ctx, access.workspace)
-    sections = narrative(ctx, access.workspace, profile)
-    return NarrativePublic(title=title_of(profile),
-                           sections=[NarrativeSectionPublic.model_validate(s.model_dump()) for s in sections],
-                           problems=check(ctx, access.workspace, sections, profile))
+    desc = describe_system(ctx, access.workspace, workspace_profile(ctx, access.workspace))
+    return NarrativePublic(title=desc.title,
+                           sections=[NarrativeSectionPublic.model_validate(s.model_dump()) for s in desc.sections],
+                           problems=desc.problems)
 
 
 @router.get("/check")

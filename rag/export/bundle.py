@@ -66,17 +66,14 @@ def _title(ctx: Context, workspace: str) -> str:
 def description(ctx: Context, workspace: str, folder: Path) -> tuple[list[Path], list]:
     """The description (Markdown, Word) from the workspace's stored profile; returns the files and sections."""
     from rag.export import narrative_docx, narrative_md
-    from rag.narrate import draft
     from rag.profile import current
+    from rag.workflows import describe_system
 
-    profile = current(ctx, workspace)
-    sections = draft(ctx, workspace, profile)
-    title = profile.title() if profile else f"Workspace {workspace}: system description"
-    subtitle = profile.period() if profile else ""
+    desc = describe_system(ctx, workspace, current(ctx, workspace))
     md, docx = folder / "system-description.md", folder / "system-description.docx"
-    md.write_text(narrative_md.render(sections, title, subtitle), encoding="utf-8")
-    narrative_docx.write(sections, title, docx, subtitle)
-    return [md, docx], sections
+    md.write_text(narrative_md.render(desc.sections, desc.title, desc.period), encoding="utf-8")
+    narrative_docx.write(desc.sections, desc.title, docx, desc.period)
+    return [md, docx], desc.sections
 
 
 def _bundle(ctx: Context, workspace: str, proposals, folder: Path) -> Path:

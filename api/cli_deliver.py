@@ -79,7 +79,7 @@ def profile_set(path: Path = typer.Argument(..., help="Profile YAML."),
 
     ctx = context()
     try:
-        stored = save(ctx, ctx.workspace(), _read(path), actor(as_name))
+        stored = save(ctx, ctx.workspace(create=True), _read(path), actor(as_name))
     except ProfileInvalid as exc:
         _report_problems(path, exc.problems)
     console.print(f"stored profile version {stored['version']} for workspace {stored['workspace']} "

@@ -124,14 +124,15 @@ def evidence(ctx: Context, approved: list[Proposal]) -> dict[str, list[Narrative
 
 
 def _passages(ctx: Context, ids: set[str]) -> dict[str, Passage]:
-    from rag.store import PassageRow, VersionRow, passage_from_row
+    from rag.corpus import passage_from_row
+    from rag.store import PassageRow, VersionRow
 
     if not ids:
         return {}
     with ctx.store.session() as s:
-        rows = s.execute(select(PassageRow, VersionRow).join(VersionRow, PassageRow.version_id == VersionRow.id)
-                         .where(PassageRow.id.in_(ids))).all()
-        return {row.id: passage_from_row(row, version) for row, version in rows}
+        rows = s.execute(select(PassageRow, VersionRow.sha256, VersionRow.text)
+                         .join(VersionRow, PassageRow.version_id == VersionRow.id).where(PassageRow.id.in_(ids))).all()
+        return {row.id: passage_from_row(row, sha, text) for row, sha, text in rows}
 
 
 def _category_of(fw, clause) -> str:
@@ -194,7 +195,7 @@ def not_relevant(ctx: Context, p: SystemProfile | None, not_applicable: dict[str
 
 
 def _texts(ctx: Context, proposals: list[Proposal]) -> dict[str, str]:
-    from rag.documents import texts_by_sha
+    from rag.corpus import texts_by_sha
 
     return texts_by_sha(ctx, {c.document_sha256 for p in proposals for c in p.citations})
 

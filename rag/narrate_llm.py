@@ -189,7 +189,7 @@ def _within(quote: str, approved: Citation, texts: dict[str, str]) -> Citation |
 
 
 def _version_texts(ctx: Context, sections: list[NarrativeSection]) -> dict[str, str]:
-    from rag.documents import texts_by_sha
+    from rag.corpus import texts_by_sha
     from rag.narrate import statements
 
     return texts_by_sha(ctx, {c.document_sha256 for st in statements(sections) for c in st.citations})

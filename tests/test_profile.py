@@ -85,7 +85,7 @@ def test_set_stores_versions_and_audits_them(tmp_path):
 
 
 def test_api_stores_yaml_and_lists_problems(ctx):
-    ctx.workspace("acme")
+    ctx.workspace("acme", create=True)
     admin, _ = create_key(ctx, Role.admin, "acme", name="admin")
     viewer, _ = create_key(ctx, Role.viewer, "acme", name="viewer")
     with TestClient(create_app(ctx=ctx)) as client:

@@ -58,7 +58,7 @@ def write_xlsx(proposals: list[Proposal], path: Path) -> Path:
 
 def write_texts(ctx: Context, shas: set[str], folder: Path) -> int:
     """`texts/<sha256>.txt`: the canonical text of each cited version, so anyone can check a citation."""
-    from rag.documents import texts_by_sha
+    from rag.corpus import texts_by_sha
 
     folder.mkdir(parents=True, exist_ok=True)
     texts = texts_by_sha(ctx, shas)

@@ -182,9 +182,10 @@ def not_relevant(ctx: Context, p: SystemProfile | None, not_applicable: dict[str
     if relevant:
         section.columns = ["Criterion", "Why it is not relevant", "Decided by"]
         section.statements = [NarrativeStatement(
-            text=f"{fw.clause(d['clause_id']).label} is not relevant to the system: {d['reason']}",
+            text=prose.flat(f"{fw.clause(d['clause_id']).label} is not relevant to the system: {d['reason']}"),
             profile_keys=[f"review:not-applicable:{d['clause_id']}"], criterion=d["clause_id"],
-            cells=[fw.clause(d["clause_id"]).label, str(d["reason"]), f"{d.get('actor', '')}, {str(d.get('at', ''))[:10]}"])
+            cells=[fw.clause(d["clause_id"]).label, prose.flat(d["reason"]),
+                   f"{d.get('actor', '')}, {str(d.get('at', ''))[:10]}"])
             for d in relevant]
     elif p is not None:
         names = ", ".join(c.title() for c in p.report.trust_services_categories)

@@ -51,6 +51,13 @@ def overview(p: SystemProfile) -> NarrativeSection:
     return NarrativeSection(key="DC1", title="Company overview and services provided", statements=out)
 
 
+def _none(section: NarrativeSection, items: list | None, text: str, key: str) -> NarrativeSection:
+    """A section whose profile list is empty (it states there are none) or absent (nothing said yet)."""
+    if items is not None:
+        section.statements.append(said(text, key))
+    return section
+
+
 def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -154,14 +161,12 @@ def subservice(p: SystemProfile, titles: Titles) -> NarrativeSection:
     name = p.name
     section = NarrativeSection(key="DC7", title="Subservice organizations and complementary subservice "
                                               "organization controls")
-    if p.subservice_organizations is None:
-        return section
     if not p.subservice_organizations:
-        section.statements.append(said(f"{name} does not use subservice organizations to provide the services "
-                                       "in the scope of this description.", "subservice_organizations"))
-        return section
+        return _none(section, p.subservice_organizations, f"{name} does not use subservice organizations to "
+                     "provide the services in the scope of this description.", "subservice_organizations")
     for i, org in enumerate(p.subservice_organizations):
-        text = f"{name} uses {org.name} for the following services: {_sentence(org.services[0].lower() + org.services[1:])}"
+        services = _sentence(org.services[0].lower() + org.services[1:])
+        text = f"{name} uses {org.name} for the following services: {services}"
         if org.method == "carve-out":
             text += (f" The description uses the carve-out method for {org.name}: it excludes {org.name}'s "
                      f"controls, and the criteria listed below assume {org.name} operates the complementary "
@@ -187,12 +192,9 @@ def subservice(p: SystemProfile, titles: Titles) -> NarrativeSection:
 def user_entity_controls(p: SystemProfile, titles: Titles) -> NarrativeSection:
     name = p.name
     section = NarrativeSection(key="DC6", title="Complementary user entity controls")
-    if p.complementary_user_entity_controls is None:
-        return section
     if not p.complementary_user_entity_controls:
-        section.statements.append(said(f"The controls of {name} described here do not depend on complementary "
-                                       "user entity controls.", "complementary_user_entity_controls"))
-        return section
+        return _none(section, p.complementary_user_entity_controls, f"The controls of {name} described here do "
+                     "not depend on complementary user entity controls.", "complementary_user_entity_controls")
     section.intro = (f"{name}'s controls were designed with the assumption that user entities implement the "
                      "controls below. Each is listed with the criteria whose achievement depends on it.")
     section.columns = ["Complementary user entity control", "Related criteria"]
@@ -204,14 +206,11 @@ def user_entity_controls(p: SystemProfile, titles: Titles) -> NarrativeSection:
 
 def incidents(p: SystemProfile, titles: Titles) -> NarrativeSection:
     section = NarrativeSection(key="DC4", title="System incidents")
-    if p.system_incidents is None:
-        return section
     if not p.system_incidents:
-        section.statements.append(said(
-            f"No system incidents occurred during the period that were the result of controls that were not "
-            f"suitably designed or operating effectively, or that otherwise resulted in a significant failure to "
-            f"achieve {p.name}'s service commitments and system requirements.", "system_incidents"))
-        return section
+        return _none(section, p.system_incidents,
+                     f"No system incidents occurred during the period that were the result of controls that were not "
+                     f"suitably designed or operating effectively, or that otherwise resulted in a significant "
+                     f"failure to achieve {p.name}'s service commitments and system requirements.", "system_incidents")
     section.columns = ["Date", "Incident", "Related criteria", "Resolution"]
     section.statements = [said(f"On {x.date:%B %-d, %Y}: {_sentence(x.description)}", f"system_incidents[{i}]",
                                cells=[x.date.isoformat(), x.description, titles(x.criteria), x.resolution or ""])
@@ -221,12 +220,9 @@ def incidents(p: SystemProfile, titles: Titles) -> NarrativeSection:
 
 def changes(p: SystemProfile) -> NarrativeSection:
     section = NarrativeSection(key="DC9", title="Significant changes to the system during the period")
-    if p.significant_changes_during_period is None:
-        return section
     if not p.significant_changes_during_period:
-        section.statements.append(said("There were no significant changes to the system during the period.",
-                                       "significant_changes_during_period"))
-        return section
+        return _none(section, p.significant_changes_during_period, "There were no significant changes to the "
+                     "system during the period.", "significant_changes_during_period")
     section.columns = ["Date", "Change"]
     section.statements = [said(f"On {x.date:%B %-d, %Y}: {_sentence(x.change)}",
                                f"significant_changes_during_period[{i}]", cells=[x.date.isoformat(), x.change])

@@ -91,6 +91,16 @@ def passage_from_row(row: PassageRow, sha256: str, text: str) -> Passage:
 # --- the workspace's current passages ------------------------------------------------------------------
 
 
+def passages_by_id(ctx, ids: set[str]) -> dict[str, Passage]:
+    """Stored passages (any version, current or not) by id: what a citation's passage_id names."""
+    if not ids:
+        return {}
+    with ctx.store.session() as s:
+        rows = s.execute(select(PassageRow, VersionRow.sha256, VersionRow.text)
+                         .join(VersionRow, PassageRow.version_id == VersionRow.id).where(PassageRow.id.in_(ids))).all()
+        return {row.id: passage_from_row(row, sha, text) for row, sha, text in rows}
+
+
 def load_passages(ctx, workspace: str, include_hidden: bool = False) -> Corpus:
     """Every current passage of the workspace. Passage rows are read without their version's text (which
     would be copied once per passage); each current version's text is read once."""

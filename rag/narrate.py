@@ -13,14 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
-
 from rag import citations as cites
 from rag import narrate_profile as from_profile
 from rag import prose
 from rag.applicability import list_not_applicable
 from rag.context import Context
-from rag.models import NarrativeSection, NarrativeStatement, Passage, Proposal, Status
+from rag.corpus import passages_by_id
+from rag.models import NarrativeSection, NarrativeStatement, Proposal, Status
 from rag.profile import SystemProfile, coerce, load
 from rag.review import list_proposals
 
@@ -99,7 +98,7 @@ def evidence(ctx: Context, approved: list[Proposal]) -> dict[str, list[Narrative
     """Per criterion: the whole statements of the passages its approved mappings cite (only where the approved
     citation verifies), each with verbatim citations of the spans it rests on."""
     texts = _texts(ctx, approved)
-    passages = _passages(ctx, {c.passage_id for p in approved for c in p.citations})
+    passages = passages_by_id(ctx, {c.passage_id for p in approved for c in p.citations})
     units: dict[str, list[prose.Statement]] = {}
     out: dict[str, list[NarrativeStatement]] = {}
     for p in sorted(approved, key=lambda x: -x.confidence):
@@ -121,18 +120,6 @@ def evidence(ctx: Context, approved: list[Proposal]) -> dict[str, list[Narrative
                     text=u.text, proposal_ids=[p.id], criterion=p.clause_id,
                     citations=[cites.cite(passage, text, s, e, c.document_name) for s, e in u.spans]))
     return out
-
-
-def _passages(ctx: Context, ids: set[str]) -> dict[str, Passage]:
-    from rag.corpus import passage_from_row
-    from rag.store import PassageRow, VersionRow
-
-    if not ids:
-        return {}
-    with ctx.store.session() as s:
-        rows = s.execute(select(PassageRow, VersionRow.sha256, VersionRow.text)
-                         .join(VersionRow, PassageRow.version_id == VersionRow.id).where(PassageRow.id.in_(ids))).all()
-        return {row.id: passage_from_row(row, sha, text) for row, sha, text in rows}
 
 
 def _category_of(fw, clause) -> str:

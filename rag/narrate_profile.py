@@ -44,7 +44,9 @@ def overview(p: SystemProfile) -> NarrativeSection:
         out.append(said(p.company_overview, "company_overview"))
     if p.services_provided:
         names = [s.name for s in p.services_provided]
-        out.append(said(f"The services in the scope of this description are {_and(names)}.", "services_provided"))
+        scope = "services in the scope of this description are" if len(names) > 1 else \
+            "service in the scope of this description is"
+        out.append(said(f"The {scope} {_and(names)}.", "services_provided"))
     for i, s in enumerate(p.services_provided):
         text = _is(s.name, s.description) + (f" Its users are {s.users[0].lower() + s.users[1:]}." if s.users else "")
         out.append(said(text, f"services_provided[{i}]"))
@@ -182,7 +184,7 @@ def subservice(p: SystemProfile, titles: Titles) -> NarrativeSection:
     for i, org in enumerate(p.subservice_organizations):
         for k, c in enumerate(org.complementary_subservice_organization_controls):
             table.statements.append(said(
-                f"{org.name} is responsible for the following control: {_sentence(c.control)}",
+                _sentence(c.control),
                 f"subservice_organizations[{i}].complementary_subservice_organization_controls[{k}]",
                 cells=[org.name, org.method, _sentence(c.control), titles(c.criteria)]))
     section.subsections = [table] if table.statements else []
@@ -212,8 +214,9 @@ def incidents(p: SystemProfile, titles: Titles) -> NarrativeSection:
                      f"suitably designed or operating effectively, or that otherwise resulted in a significant "
                      f"failure to achieve {p.name}'s service commitments and system requirements.", "system_incidents")
     section.columns = ["Date", "Incident", "Related criteria", "Resolution"]
-    section.statements = [said(f"On {x.date:%B %-d, %Y}: {_sentence(x.description)}", f"system_incidents[{i}]",
-                               cells=[x.date.isoformat(), x.description, titles(x.criteria), x.resolution or ""])
+    section.statements = [said(_sentence(x.description), f"system_incidents[{i}]",
+                               cells=[x.date.isoformat(), _sentence(x.description), titles(x.criteria),
+                                      x.resolution or ""])
                           for i, x in enumerate(p.system_incidents)]
     return section
 
@@ -224,7 +227,7 @@ def changes(p: SystemProfile) -> NarrativeSection:
         return _none(section, p.significant_changes_during_period, "There were no significant changes to the "
                      "system during the period.", "significant_changes_during_period")
     section.columns = ["Date", "Change"]
-    section.statements = [said(f"On {x.date:%B %-d, %Y}: {_sentence(x.change)}",
-                               f"significant_changes_during_period[{i}]", cells=[x.date.isoformat(), x.change])
+    section.statements = [said(_sentence(x.change), f"significant_changes_during_period[{i}]",
+                               cells=[x.date.isoformat(), _sentence(x.change)])
                           for i, x in enumerate(p.significant_changes_during_period)]
     return section

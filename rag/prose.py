@@ -17,10 +17,12 @@ _ITEM = re.compile(r"^[ \t]*(?:[-*+\u2022]|\(?[0-9]{1,2}[.)]|\(?[a-z][.)])[ \t]+
 _NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[A-Z]\.\d+(?:\.\d+)*)\s+(?=[A-Z\"'(])")
 _SENTENCE = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")
 _REFERS_BACK = re.compile(r"^(?:this|these|that|those|it|its|they|their|them|such|both|either|neither|he|she|"
-                          r"here|thereafter|otherwise|in addition|additionally|also|however|furthermore)\b", re.I)
+                          r"here|thereafter|otherwise|in addition|additionally|also|however|furthermore|"
+                          r"despite this|as a result|as such|for this reason|in this case|in that case)\b", re.I)
 _POINTS_AWAY = re.compile(r"\b(?:above|below|the following|as follows|this table|the table)\b|:$"
                           r"|\breference \([a-z0-9]{1,3}\)", re.I)
 _ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|etc|vs|no|Inc|Ltd|Co|Corp|Mr|Ms|Dr|Sec|approx)\.$", re.I)
+_DIRECTIVE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 MAX_ITEM_WORDS = 28
 
 
@@ -75,7 +77,7 @@ def blocks(text: str, start: int, end: int) -> list[_Block]:
     current: _Block | None = None
     for s, e, line in _lines(text, start, end):
         stripped = line.strip()
-        if not stripped:
+        if not stripped or _DIRECTIVE.fullmatch(stripped):  # a template directive is not text a reader sees
             current = None
             continue
         s += len(line) - len(line.lstrip())
@@ -118,7 +120,10 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 def _whole(sentence: str) -> bool:
     """Starts like a sentence, ends like one, and has a verb's worth of words."""
-    s = clean(sentence)
+    return _whole_text(clean(sentence))
+
+
+def _whole_text(s: str) -> bool:
     return len(s.split()) >= 4 and bool(re.match(r"[\"'(]?[A-Z0-9]", s)) and bool(re.search(r"[.!?][\"')\]]*$", s))
 
 
@@ -145,6 +150,15 @@ def statements(text: str, start: int, end: int) -> list[Statement]:
         elif b.kind == "item":
             out += _paragraph(text, b, [], False)
             i += 1
+        elif b.kind == "heading" and i + 1 < len(bs) and bs[i + 1].kind == "item":
+            j = i + 1
+            while j < len(bs) and bs[j].kind == "item":
+                j += 1
+            if not any(_whole(text[s:e]) for it in bs[i + 1:j] for s, e in it.sentences):
+                out += _list(text, (b.start, b.end), clean(text[b.start:b.end]) + ":", bs[i + 1:j])
+                i = j  # a heading over a list of phrases introduces them
+            else:
+                i += 1
         else:
             i += 1
     return [s for s in out if s.listed or not _POINTS_AWAY.search(s.text)]
@@ -155,11 +169,13 @@ def _paragraph(text: str, block: _Block, items: list[_Block], after_table: bool)
     sentences = block.sentences
     for k, (s, e) in enumerate(sentences):
         body = clean(text[s:e])
+        if block.kind == "item" and body[:1].islower() and _whole_text(body[0].upper() + body[1:]):
+            body = body[0].upper() + body[1:]  # a list item that is a whole clause, written in lower case
+        elif not _whole_text(body) and not (k == len(sentences) - 1 and body.endswith(":") and items):
+            continue
         last = k == len(sentences) - 1
         if last and body.endswith(":") and items:
             out += _list(text, (s, e), body, items)
-            continue
-        if not _whole(text[s:e]):
             continue
         if _refers_back(body, text[sentences[k - 1][0]:sentences[k - 1][1]] if k else "", k == 0 and after_table):
             if k and out and out[-1].end == sentences[k - 1][1] and len(out[-1].spans) == 1:
@@ -183,7 +199,8 @@ def _refers_back(body: str, previous: str, after_table: bool) -> bool:
 def _list(text: str, intro: tuple[int, int], body: str, items: list[_Block]) -> list[Statement]:
     """A sentence ending with a colon and its list items: one statement when the items are short phrases,
     otherwise one statement per item (the introducing sentence cited with each)."""
-    if not re.match(r"[\"'(]?[A-Z0-9]", body) or _REFERS_BACK.match(body):
+    if not re.match(r"[\"'(]?[A-Z0-9]", body) or _REFERS_BACK.match(body) or len(body.split()) < 2 \
+            or any(clean(text[it.start:it.end]).endswith(":") for it in items):  # a nested list: not one statement
         return []
     parts = [_item_text(text, it) for it in items]
     parts = [p for p in parts if p]

@@ -59,3 +59,14 @@ def test_every_statement_rests_on_verbatim_spans():
 def test_artefacts_are_named():
     assert artefacts("the potential; threats to") and artefacts("Requirement | Tier 1")
     assert artefacts("Access is reviewed; Findings are fixed.") == []
+
+
+def test_template_directives_headed_lists_and_lower_case_items():
+    text = ("{{#if soc2}}\nBackups are tested every quarter by the platform team.\n{{/if}}\n\n"
+            "Physical security controls\n\n- CCTV at every entry point\n- visitor logs kept for 90 days\n\n"
+            "Badge reviews are recorded.\n\n1. management reviews the list of badge holders every quarter.\n")
+    out = _texts(text)
+    assert "Backups are tested every quarter by the platform team." in out
+    assert "Physical security controls: CCTV at every entry point and visitor logs kept for 90 days." in out
+    assert "Management reviews the list of badge holders every quarter." in out
+    assert not any("{{" in s for s in out)

@@ -1,11 +1,13 @@
 """Whole statements from a policy passage: what the offline description may quote.
 
 A passage's canonical text is read as blocks (paragraphs re-joined across hard wraps, list items, table rows,
-headings); paragraphs are split into whole sentences. A statement is one whole sentence, a sentence that
-introduces a list together with its items, or a sentence that opens with a reference to the sentence before it
-("This", "These", ...) together with that sentence. Table rows, headings, fragments and sentences that point at
-something the statement cannot show ("the table above", a sentence right after a table) are left out. Each
-statement keeps the character spans it rests on, so its citations are verbatim spans of the stored text.
+headings; template directives such as `{{#if x}}` are not text); paragraphs are split into whole sentences.
+A statement is one whole sentence; a sentence (or a heading) that introduces a list, with its items; a
+sentence that opens with a reference to the one before it ("This", "It", ...), together with that one; or a
+list item that is a whole clause. Table rows, headings, fragments, sentences that point at something the
+statement cannot show ("the table above", a sentence right after a table) and sentences of an unfilled
+template ("[person responsible]") are left out. Each statement keeps the character spans it rests on, so its
+citations are verbatim spans of the stored text.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ _REFERS_BACK = re.compile(r"^(?:this|these|that|those|it|its|they|their|them|suc
 _POINTS_AWAY = re.compile(r"\b(?:above|below|the following|as follows|this table|the table)\b|:$"
                           r"|\breference \([a-z0-9]{1,3}\)", re.I)
 _ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|etc|vs|no|Inc|Ltd|Co|Corp|Mr|Ms|Dr|Sec|approx)\.$", re.I)
+_PLACEHOLDER = re.compile(r"\[[^\]\n]*\s[^\]\n]*\]|\{\{|\}\}")  # "[person responsible]": an unfilled template
 _DIRECTIVE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 MAX_ITEM_WORDS = 28
 
@@ -161,7 +164,7 @@ def statements(text: str, start: int, end: int) -> list[Statement]:
                 i += 1
         else:
             i += 1
-    return [s for s in out if s.listed or not _POINTS_AWAY.search(s.text)]
+    return [s for s in out if (s.listed or not _POINTS_AWAY.search(s.text)) and not _PLACEHOLDER.search(s.text)]
 
 
 def _paragraph(text: str, block: _Block, items: list[_Block], after_table: bool) -> list[Statement]:

@@ -70,3 +70,8 @@ def test_template_directives_headed_lists_and_lower_case_items():
     assert "Physical security controls: CCTV at every entry point and visitor logs kept for 90 days." in out
     assert "Management reviews the list of badge holders every quarter." in out
     assert not any("{{" in s for s in out)
+
+
+def test_unfilled_template_placeholders_are_left_out():
+    out = _texts("The process is managed by [person responsible for risk]. Risks are scored from 1 to 5 [1].\n")
+    assert out == ["Risks are scored from 1 to 5 [1]."]

@@ -168,6 +168,11 @@ def test_api_and_web_offer_the_downloads(sample):
         client.cookies.set("ctrlmap_key", key)
         page = client.get("/w/demo/narrative").text
         assert "/api/workspaces/demo/exports/bundle" in page and "<table class=\"ntable\">" in page
+        assert 'id="profile-form"' not in page  # storing a profile is for admins
+        admin, _ = create_key(ctx, Role.admin, "demo", name="admin")
+        client.cookies.set("ctrlmap_key", admin)
+        assert 'id="profile-form"' in client.get("/w/demo/narrative").text
+        assert client.get("/static/narrative.js").status_code == 200
 
 
 def test_not_applicable_decisions_reach_dc8_and_the_soa(sample, monkeypatch):

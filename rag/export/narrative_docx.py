@@ -25,10 +25,14 @@ def new_document(title: str, subtitle: str = ""):
     return document
 
 
-def table(document, columns: list[str], rows: list[list[str]]):
-    """A real Word table with a bold header row; returns it so callers can add markers to cells."""
+def table(document, columns: list[str], rows: list[list[str]], font_pt: float | None = None):
+    """A real Word table with a bold header row, columns as wide as their content needs (within the page);
+    returns it so callers can add markers to cells."""
+    from docx.shared import Pt
+
     t = document.add_table(rows=1, cols=len(columns))
     t.style = "Table Grid"
+    t.autofit = False
     for cell, name in zip(t.rows[0].cells, columns):
         cell.text = ""
         cell.paragraphs[0].add_run(name).bold = True
@@ -36,7 +40,36 @@ def table(document, columns: list[str], rows: list[list[str]]):
         cells = t.add_row().cells
         for cell, value in zip(cells, row + [""] * len(columns)):
             cell.text = str(value)
+    _widths(document, t, columns, rows)
+    if font_pt:
+        for row in t.rows:
+            for cell in row.cells:
+                for para in cell.paragraphs:
+                    for run in para.runs:
+                        run.font.size = Pt(font_pt)
     return t
+
+
+def _widths(document, t, columns: list[str], rows: list[list[str]]) -> None:
+    section = document.sections[-1]
+    usable = section.page_width - section.left_margin - section.right_margin
+    need = [max([len(str(c)) + 4 for c in [columns[i]]] + [min(len(str(r[i])), 90) for r in rows if i < len(r)])
+            for i in range(len(columns))]
+    weights = [min(max(n, 14), 90) ** 0.8 for n in need]
+    for i, w in enumerate(weights):
+        width = int(usable * w / sum(weights))
+        t.columns[i].width = width  # the grid (LibreOffice reads it) and each cell (Word reads those)
+        for cell in t.columns[i].cells:
+            cell.width = width
+
+
+def landscape(document) -> None:
+    from docx.enum.section import WD_ORIENT
+
+    section = document.sections[-1]
+    section.orientation = WD_ORIENT.LANDSCAPE
+    section.page_width, section.page_height = max(section.page_width, section.page_height), \
+        min(section.page_width, section.page_height)
 
 
 def write(sections: list[NarrativeSection], title: str, path: Path, subtitle: str = "") -> Path:

@@ -31,8 +31,8 @@ def rows(ctx: Context, workspace: str) -> list[list[str]]:
                         f"{str(d.get('at', ''))[:10]})", "Not applicable", ""])
             continue
         documents = sorted({p.document_name for p in approved})
-        why = (f"Included: required to treat information security risk; implemented by {', '.join(documents)}."
-               if documents else "Included: no exclusion decision was recorded, so the control applies.")
+        why = (f"Included to treat information security risk; implemented by {', '.join(documents)}."
+               if documents else "Included: no exclusion decision recorded.")
         cited = "; ".join(f"{p.document_name} ({cite_label(x)})" for p in approved for x in p.citations)
         out.append([c.id, c.title, "Yes", why, _status(approved, mine), cited])
     return out

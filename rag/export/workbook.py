@@ -53,7 +53,8 @@ def write_table(folder: Path, stem: str, title: str, lead: str, columns: list[st
     md = folder / f"{stem}.md"
     md.write_text("\n".join([f"# {title}", "", lead, "", *markdown_table(columns, rows)]) + "\n", encoding="utf-8")
     document = narrative_docx.new_document(title, lead)
-    narrative_docx.table(document, columns, [[str(v if v is not None else "") for v in r] for r in rows])
+    narrative_docx.landscape(document)
+    narrative_docx.table(document, columns, [[str(v if v is not None else "") for v in r] for r in rows], 8.5)
     document.save(str(folder / f"{stem}.docx"))
     write(folder / f"{stem}.xlsx", {stem.replace("-", " ").capitalize(): (columns, rows)})
     return [md, folder / f"{stem}.docx", folder / f"{stem}.xlsx"]

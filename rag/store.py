@@ -1,8 +1,10 @@
 """The SQL store: the source of truth (SQLite by default, any SQLAlchemy URL such as PostgreSQL works).
 
 Tables hold workspaces, documents, their versions with canonical text, sections and passages, proposals with
-their citations, the pipeline's evidence per clause, decisions, the audit chain, runs and API keys. Rows are converted to the domain model at
-this boundary; other stages never see ORM objects.
+their citations, the pipeline's evidence per clause, decisions, the audit chain, runs and API keys. Rows are
+converted to the domain model at this boundary; other stages never see ORM objects. The schema is created and
+upgraded by the Alembic revisions in `rag/migrations/` (run by `rag.migrate` when the store opens), never by
+`create_all`: a change to the models here needs a new revision (see rag/migrations/README.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integ
                         create_engine, event, select)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+from rag import migrate
 from rag.models import Citation, Coverage, Method, Passage, Proposal, Status, utcnow
 from rag.settings import Settings
 
@@ -217,7 +220,7 @@ class Store:
     one process also queue on a lock before they begin: SQLite's busy handler polls with growing sleeps, which
     under many concurrent writers leaves the database idle while they sleep and makes waits unfair."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, upgrade: bool = True) -> None:
         url = settings.db_url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -226,7 +229,8 @@ class Store:
             self.write_engine = self._sqlite_engine(url, "BEGIN IMMEDIATE")
         else:
             self.engine = self.write_engine = create_engine(url, pool_pre_ping=True)
-        Base.metadata.create_all(self.write_engine)
+        if upgrade:  # the schema comes from the migrations (rag/migrations), never from create_all
+            migrate.upgrade(self.engine, self.write_engine)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         self._writer = threading.RLock() if self.is_sqlite else nullcontext()

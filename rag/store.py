@@ -16,6 +16,7 @@ from typing import Iterator
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
                         create_engine, event, select)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from rag import migrate
@@ -267,9 +268,14 @@ class Store:
                 raise
 
     def ensure_workspace(self, name: str) -> None:
-        with self.session(write=True) as s:
-            if s.get(WorkspaceRow, name) is None:
-                s.add(WorkspaceRow(name=name))
+        try:
+            with self.session(write=True) as s:
+                if s.get(WorkspaceRow, name) is None:
+                    s.add(WorkspaceRow(name=name))
+        except IntegrityError:  # another process created it meanwhile (PostgreSQL has no single writer)
+            with self.session() as s:
+                if s.get(WorkspaceRow, name) is None:
+                    raise
 
     def workspaces(self) -> list[str]:
         with self.session() as s:

@@ -1,21 +1,23 @@
 """Shared fixtures: a throw-away data directory and context per test, a hermetic environment (no LLM keys,
 no network settings leak in), and access to ../shared for tests that need the real datasets.
 
-With TEST_DATABASE_URL set (a PostgreSQL URL; `.ci/run` makes a second pass with it), every test's store lives in
-a fresh PostgreSQL schema of its own (search_path set per connection) instead of SQLite, dropped afterwards; the
-`pg_url` fixture gives PostgreSQL-only tests such a schema in either pass."""
+With TEST_DATABASE_URL set (a PostgreSQL URL; `.ci/run` makes a second pass with it), a store opened on a data
+directory without an explicit database URL lives in a PostgreSQL schema of that directory's own instead of the
+SQLite file in it (so every context, CLI call and app on one directory shares it, as they share the file), dropped
+with the test's temporary directory. The `pg_url` fixture gives PostgreSQL-only tests a fresh schema in either
+pass (skipped locally without PostgreSQL, a failure when CI is set)."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, event, make_url
 
 from rag.context import Context
 from rag.settings import Settings
+from tests.pg import PgSchemas
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -26,57 +28,55 @@ _LEAKY_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "AZU
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")  # not CTRLMAP_*: hermetic_env removes those
 PG_URL = TEST_DATABASE_URL or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-class PgSchemas:
-    """Throw-away PostgreSQL schemas: one per test, reached through a URL whose connections use only it."""
-
-    def __init__(self, url: str) -> None:
-        self.url = make_url(url)
-        self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=1)
-        self.used = 0  # schemas a store was opened in (they hold alembic_version)
-
-    def create(self) -> tuple[str, str]:
-        name = f"t_{uuid.uuid4().hex[:16]}"
-        with self.admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{name}"'))
-        url = self.url.update_query_dict({"options": f"-csearch_path={name}", "application_name": name})
-        return name, url.render_as_string(hide_password=False)
-
-    def drop(self, name: str) -> None:
-        with self.admin.connect() as conn:
-            self.used += bool(conn.scalar(text("SELECT to_regclass(:t)"), {"t": f"{name}.alembic_version"}))
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n "
-                              "AND pid <> pg_backend_pid()"), {"n": name})
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-
-
-def _pg_schemas(required: bool) -> PgSchemas | None:
-    try:
-        schemas = PgSchemas(PG_URL)
-        with schemas.admin.connect():
-            return schemas
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "no PostgreSQL here"
-        if required or os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {make_url(PG_URL).render_as_string()} is unreachable: {exc}")
-        return None
+_PG = pytest.StashKey[PgSchemas | None]()
+_PG_TESTS = pytest.StashKey[set]()
 
 
 @pytest.fixture(scope="session")
 def pg_schemas(request) -> PgSchemas | None:
-    schemas = _pg_schemas(required=bool(TEST_DATABASE_URL))
-    request.config.stash[_PG_STASH] = schemas
+    """The PostgreSQL server's schemas, or None when it is not running (a failure when it must be)."""
+    schemas = PgSchemas(PG_URL)
+    try:
+        schemas.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "no PostgreSQL here"
+        if TEST_DATABASE_URL or os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {make_url(PG_URL).render_as_string()} is unreachable: {exc}")
+        schemas = None
+    request.config.stash[_PG] = schemas
     yield schemas
     if schemas is not None:
+        schemas.drop_under(None)
         schemas.admin.dispose()
 
 
-_PG_STASH = pytest.StashKey[PgSchemas | None]()
+@pytest.fixture(scope="session", autouse=True)
+def postgres_pass(request):
+    """In the PostgreSQL pass, a data directory's database is a PostgreSQL schema (see the module docstring)."""
+    if not TEST_DATABASE_URL:
+        yield
+        return
+    schemas, used = request.getfixturevalue("pg_schemas"), request.config.stash.setdefault(_PG_TESTS, set())
+    sqlite_url = Settings.db_url.fget
+
+    def db_url(self) -> str:
+        if self.database_url or not self.data_dir.is_absolute():  # explicit URLs and the relative default stay
+            return sqlite_url(self)
+        return schemas.url_for(self.data_dir)
+
+    def count(conn, *_args) -> None:  # which tests ran SQL on PostgreSQL (printed at the end)
+        if conn.dialect.name == "postgresql":
+            used.add(os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0])
+
+    event.listen(Engine, "before_cursor_execute", count)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Settings, "db_url", property(db_url))
+        yield
+    event.remove(Engine, "before_cursor_execute", count)
 
 
 @pytest.fixture
 def pg_url(pg_schemas):
-    """A fresh, empty PostgreSQL schema's URL; skipped without PostgreSQL locally, a failure when CI is set."""
+    """A fresh, empty PostgreSQL schema's URL (in either pass)."""
     if pg_schemas is None:
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
     name, url = pg_schemas.create()
@@ -90,20 +90,17 @@ def hermetic_env(monkeypatch, request):
         if name.startswith("CTRLMAP_") or name in _LEAKY_ENV:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
-    if not TEST_DATABASE_URL:
-        yield
-        return
-    schemas = request.getfixturevalue("pg_schemas")
-    name, url = schemas.create()
-    monkeypatch.setenv("CTRLMAP_DATABASE_URL", url)
+    tmp = request.getfixturevalue("tmp_path") if TEST_DATABASE_URL and "tmp_path" in request.fixturenames else None
     yield
-    schemas.drop(name)
+    schemas = request.config.stash.get(_PG, None)
+    if tmp is not None and schemas is not None:
+        schemas.drop_under(tmp)  # the databases of this test's data directories
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    schemas = config.stash.get(_PG_STASH, None)
-    if TEST_DATABASE_URL and schemas is not None:
-        terminalreporter.write_line(f"PostgreSQL pass: {schemas.used} tests opened a store on PostgreSQL")
+    if TEST_DATABASE_URL:
+        used = config.stash.get(_PG_TESTS, set())
+        terminalreporter.write_line(f"PostgreSQL pass: {len(used)} tests ran SQL on PostgreSQL")
 
 
 @pytest.fixture
@@ -129,16 +126,12 @@ def ctx(settings):
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory, request):
+def demo_run(tmp_path_factory):
     """The full offline demo, run once per session (other tests read its outputs)."""
     from rag.demo import run_demo
 
     base = tmp_path_factory.mktemp("demo")
-    schemas = request.getfixturevalue("pg_schemas") if TEST_DATABASE_URL else None
-    name, url = schemas.create() if schemas else (None, None)
-    context = Context(Settings.load("offline", data_dir=base / "data", database_url=url))
+    context = Context(Settings.load("offline", data_dir=base / "data"))
     result = run_demo(context, base / "out")
     yield context, result
     context.close()
-    if schemas:
-        schemas.drop(name)

@@ -8,8 +8,7 @@ from rag.errors import ConfigError
 from rag.settings import Settings
 
 
-def test_defaults_are_offline(monkeypatch):
-    monkeypatch.delenv("CTRLMAP_DATABASE_URL", raising=False)  # set by the PostgreSQL pass of the suite
+def test_defaults_are_offline():
     s = Settings.load()
     assert s.data_dir == Path(".ctrlmap") and s.embedding_backend == "wordllama"
     assert not s.use_llm and s.db_url.startswith("sqlite:///")

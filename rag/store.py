@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from rag import migrate
+from rag.errors import InvalidInput
 from rag.models import Citation, Coverage, Method, Passage, Proposal, Status, utcnow
 from rag.settings import Settings
 
@@ -234,6 +235,7 @@ class Store:
             migrate.upgrade(self.engine, self.write_engine)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        event.listen(self._write, "before_flush", _check_lengths)
         self._writer = threading.RLock() if self.is_sqlite else nullcontext()
 
     @staticmethod
@@ -284,6 +286,18 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
         self.write_engine.dispose()
+
+
+def _check_lengths(session: Session, _context, _instances) -> None:
+    """A string longer than its column is one clear error on every database (PostgreSQL refuses it with a raw
+    DataError, SQLite would keep it)."""
+    for row in (*session.new, *session.dirty):
+        for column in row.__table__.columns:
+            limit = getattr(column.type, "length", None)
+            value = getattr(row, column.key, None)
+            if limit and isinstance(value, str) and len(value) > limit:
+                raise InvalidInput(f"{row.__tablename__}.{column.name} takes at most {limit} characters "
+                                   f"(got {len(value)})")
 
 
 # --- row -> domain --------------------------------------------------------------------------------------

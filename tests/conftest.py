@@ -84,6 +84,16 @@ def pg_url(pg_schemas):
     pg_schemas.drop(name)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, tmp_path, monkeypatch):
+    """(data_dir, database URL) on SQLite, then on a fresh PostgreSQL schema; the CLI uses the same database."""
+    data = tmp_path / "data"
+    data.mkdir()
+    url = f"sqlite:///{data / 'ctrlmap.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    monkeypatch.setenv("CTRLMAP_DATABASE_URL", url)
+    return data, url
+
+
 @pytest.fixture(autouse=True)
 def hermetic_env(monkeypatch, request):
     for name in list(os.environ):

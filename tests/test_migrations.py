@@ -29,16 +29,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 LEGACY_DUMP = FIXTURES / "legacy-ddf7e75.sql.gz"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request, tmp_path, monkeypatch):
-    """(data_dir, database URL) on each backend; the CLI is pointed at the same database."""
-    data = tmp_path / "data"
-    data.mkdir()
-    url = f"sqlite:///{data / 'ctrlmap.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    monkeypatch.setenv("CTRLMAP_DATABASE_URL", url)
-    return data, url
-
-
 def cli(data: Path, *args: str):
     return CliRunner().invoke(app, ["--data-dir", str(data), *args])
 

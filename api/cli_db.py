@@ -3,6 +3,8 @@ upgrades itself when it opens; these let an operator do it and look first)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import typer
 
 from api.console import console, context, emit_json, handle_errors
@@ -14,10 +16,16 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
 
 
+@contextmanager
 def _store():
+    """The store opened without upgrading it (these verbs decide that), closed afterwards."""
     from rag.store import Store
 
-    return Store(context().settings, upgrade=False)
+    store = Store(context().settings, upgrade=False)
+    try:
+        yield store
+    finally:
+        store.dispose()
 
 
 def _where(store) -> str:
@@ -30,12 +38,9 @@ def upgrade(as_json: bool = typer.Option(False, "--json")) -> None:
     """Upgrade the database to the newest revision (a database made before migrations is stamped first)."""
     from rag import migrate
 
-    store = _store()
-    try:
+    with _store() as store:
         before = migrate.status(store.engine)
         applied = migrate.upgrade(store.engine, store.write_engine)
-    finally:
-        store.dispose()
     if as_json:
         emit_json({"database": _where(store), "from": before.current, "legacy": before.legacy, "applied": applied,
                    "head": before.head})
@@ -54,11 +59,8 @@ def current(as_json: bool = typer.Option(False, "--json")) -> None:
     """Show the database's revision and the newest one this ctrlmap knows, without changing anything."""
     from rag import migrate
 
-    store = _store()
-    try:
+    with _store() as store:
         state = migrate.status(store.engine)
-    finally:
-        store.dispose()
     if as_json:
         emit_json({"database": _where(store), "current": state.current, "head": state.head,
                    "legacy": state.legacy, "up_to_date": state.up_to_date})

@@ -21,6 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from rag.errors import ConfigError
 
@@ -63,7 +64,7 @@ def history() -> list[tuple[str, str]]:
 
 
 def status(engine: Engine) -> SchemaStatus:
-    with engine.connect() as conn:
+    with _reachable(engine), engine.connect() as conn:
         return _status(conn)
 
 
@@ -71,7 +72,7 @@ def upgrade(read_engine: Engine, write_engine: Engine) -> list[str]:
     """Bring the database to the newest revision; returns the revisions applied (none when up to date)."""
     if status(read_engine).up_to_date:
         return []
-    with _locked(write_engine) as conn:
+    with _reachable(write_engine), _locked(write_engine) as conn:
         state = _status(conn)  # again under the lock: another process may have done it meanwhile
         if state.up_to_date:
             return []
@@ -82,6 +83,16 @@ def upgrade(read_engine: Engine, write_engine: Engine) -> list[str]:
         _known(state.current)
         command.upgrade(cfg, "head")
         return _since(BASELINE if state.legacy else state.current)
+
+
+@contextmanager
+def _reachable(engine: Engine) -> Iterator[None]:
+    """A database that cannot be opened is one clear error naming it (password hidden), not a traceback."""
+    try:
+        yield
+    except OperationalError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise ConfigError(f"cannot open the database {where}: {str(exc.orig).strip()}") from None
 
 
 def _status(conn: Connection) -> SchemaStatus:

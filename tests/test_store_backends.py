@@ -1,6 +1,7 @@
 """The store behaves the same on SQLite and PostgreSQL where they differ underneath: a value longer than its column
 is one clear error (PostgreSQL would fail with a raw DataError, SQLite keep it), and processes creating the same
-workspace at once all succeed (PostgreSQL has no single writer to queue them)."""
+workspace at once all succeed (PostgreSQL has no single writer to queue them); an unreachable database is named
+in one line."""
 
 from __future__ import annotations
 
@@ -45,3 +46,12 @@ def test_workspace_created_by_many_at_once(backend):
     assert failures == [] and stores[0].workspaces() == ["acme"]
     for store in stores:
         store.dispose()
+
+
+def test_unreachable_database_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CTRLMAP_DATABASE_URL", "postgresql+psycopg://postgres:secret@127.0.0.1:1/ctrlmap")
+    for verb in (["db", "current"], ["documents", "list"]):
+        result = CliRunner().invoke(app, ["--data-dir", str(tmp_path), *verb])
+        assert result.exit_code == 2 and "cannot open the database postgresql+psycopg://postgres:***@127.0.0.1:1" \
+            in " ".join(result.output.split()), result.output
+        assert "secret" not in result.output and "Traceback" not in result.output

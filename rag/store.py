@@ -2,9 +2,10 @@
 
 Tables hold workspaces, documents, their versions with canonical text, sections and passages, proposals with
 their citations, the pipeline's evidence per clause, decisions, the audit chain, runs and API keys. Rows are
-converted to the domain model at this boundary; other stages never see ORM objects. The schema is created and
-upgraded by the Alembic revisions in `rag/migrations/` (run by `rag.migrate` when the store opens), never by
-`create_all`: a change to the models here needs a new revision (see rag/migrations/README.md).
+converted to the domain model by the persistence modules (this one, `corpus`, `drift`, `review`, `audit`,
+`auth`); computing stages and faces never see ORM objects. The schema is created and upgraded by the Alembic
+revisions in `rag/migrations/` (run by `rag.migrate` when the store opens), never by `create_all`: a change to
+the models here needs a new revision (see rag/migrations/README.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from rag import migrate
 from rag.errors import InvalidInput
-from rag.models import Citation, Coverage, Method, Passage, Proposal, Status, utcnow
+from rag.models import Citation, Coverage, Method, Proposal, Status, utcnow
 from rag.settings import Settings
 
 
@@ -301,13 +302,6 @@ def _check_lengths(session: Session, _context, _instances) -> None:
 
 
 # --- row -> domain --------------------------------------------------------------------------------------
-
-
-def passage_from_row(row: PassageRow, version: VersionRow) -> Passage:
-    return Passage(id=row.id, version_id=row.version_id, document_id=row.document_id,
-                   document_sha256=version.sha256, seq=row.seq, start=row.start, end=row.end,
-                   text=version.text[row.start:row.end], heading_path=row.heading_path, page=row.page,
-                   hidden=row.hidden)
 
 
 def proposal_from_row(row: ProposalRow, passages: dict[str, PassageRow] | None = None) -> Proposal:

@@ -16,6 +16,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, func, select, text
 from typer.testing import CliRunner
 
@@ -57,6 +58,16 @@ def test_baseline_revision_is_the_previous_release_schema(backend):
         command.upgrade(migrate.alembic_config(conn), migrate.BASELINE)
     engine.dispose()
     assert diffs(url, legacy_ddf7e75.Base.metadata) == []
+
+
+def test_revisions_form_one_numbered_line():
+    """Two branches that each added a revision on the same parent must be put in a line before merging."""
+    scripts = ScriptDirectory.from_config(migrate.alembic_config())
+    assert len(scripts.get_heads()) == 1
+    revisions = [rev for rev, _ in migrate.history()]
+    assert revisions == [f"{n:04d}" for n in range(1, len(revisions) + 1)]
+    for script in scripts.walk_revisions():
+        assert Path(script.path).name.startswith(f"{script.revision}_")
 
 
 # --- a database made by the previous release ----------------------------------------------------------------

@@ -97,9 +97,10 @@ def _reachable(engine: Engine) -> Iterator[None]:
 
 def _status(conn: Connection) -> SchemaStatus:
     current = MigrationContext.configure(conn).get_current_revision()
+    if current is not None:
+        return SchemaStatus(current, head(), legacy=False)
     tables = set(inspect(conn).get_table_names())
-    legacy = current is None and "alembic_version" not in tables and bool(tables & LEGACY_TABLES)
-    return SchemaStatus(current, head(), legacy)
+    return SchemaStatus(None, head(), legacy="alembic_version" not in tables and bool(tables & LEGACY_TABLES))
 
 
 @contextmanager

@@ -221,7 +221,7 @@ class ProfileRow(Base):
     """Each stored version of a workspace's system profile (YAML text as written; rag.profile validates it)."""
 
     __tablename__ = "system_profiles"
-    __table_args__ = (UniqueConstraint("workspace", "version"),)
+    __table_args__ = (UniqueConstraint("workspace", "version", name="uq_system_profiles_workspace_version"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.name"), index=True)
     version: Mapped[int] = mapped_column(Integer)

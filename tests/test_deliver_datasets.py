@@ -50,13 +50,13 @@ def test_dataset_as_a_new_organization(dataset, shared_dir, tmp_path):
 
     assert cli("ingest", str(shared_dir / "evals" / "datasets" / dataset / "docs")).exit_code == 0
     cli("map", "-f", "soc2-tsc-2017", "-f", "iso27001-2022")
-    proposed = json.loads(cli("review", "list", "--framework", "soc2-tsc-2017", "--limit", "500", "--json").output)
+    proposed = json.loads(cli("review", "list", "--framework", "soc2-tsc-2017", "--limit", "500", "--json").stdout)
     for p in sorted(proposed, key=lambda p: -p["confidence"])[:20]:
         assert cli("review", "approve", str(p["id"]), "--as", "dataset-reviewer").exit_code == 0
     profile = tmp_path / "profile.yaml"
     profile.write_text(PROFILE.format(name=dataset.replace("_", " ").title().replace(" ", "")), encoding="utf-8")
     assert cli("profile", "set", str(profile)).exit_code == 0
-    report = json.loads(cli("narrate", "--check", "--json").output)
+    report = json.loads(cli("narrate", "--check", "--json").stdout)
     assert all(e["status"] == "present" for e in report["elements"]), report["elements"]
     assert report["problems"] == []
     out = tmp_path / "out"

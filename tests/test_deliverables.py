@@ -48,7 +48,7 @@ def test_check_shows_all_nine_elements_present(sample):
     ctx, _ = sample
     result = _cli(ctx, "narrate", "--check", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert [e["key"] for e in report["elements"]] == [f"DC{i}" for i in range(1, 10)]
     assert all(e["status"] == "present" for e in report["elements"]), report["elements"]
     assert report["problems"] == []
@@ -190,7 +190,7 @@ def test_not_applicable_decisions_reach_dc8_and_the_soa(sample, monkeypatch):
     assert dc8.columns and dc8.statements[0].cells[0] == "CC6.4 Physical access restrictions"
     assert "operates no facilities" in dc8.statements[0].cells[1]
     assert check(ctx, "demo", sections, current(ctx, "demo")) == []
-    report = json.loads(_cli(ctx, "narrate", "--check", "--json").output)
+    report = json.loads(_cli(ctx, "narrate", "--check", "--json").stdout)
     assert {c["id"]: c["status"] for c in report["criteria"]}["CC6.4"] == "not applicable"
     assert _cli(ctx, "soa", "--out", str(base / "na")).exit_code == 0
     row = next(line for line in (base / "na" / "statement-of-applicability.md").read_text(encoding="utf-8")

@@ -92,31 +92,43 @@ def _judge(ctx):
 @app.command()
 @handle_errors
 def ingest(paths: list[str] = typer.Argument(..., help="Files, folders (recursively) or globs."),
+           include: list[str] = typer.Option([], "--include", help="Also take files matching this gitignore-style "
+                                             "pattern, over the default rules and .ctrlmapignore. Repeatable."),
+           exclude: list[str] = typer.Option([], "--exclude", help="Skip files matching this pattern. Repeatable."),
            as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """Parse, version, chunk and index policy documents. Bad files are reported (exit 3); the rest still land."""
-    from rag.ingest.pipeline import collect, ingest_paths
+    """Parse, version, chunk and index policy documents. In folders only documents are taken (PDF, DOCX, Markdown,
+    text, HTML); code, lock files, data and templates are listed as skipped. Bad files are reported (exit 3)."""
+    from api.cli_ingest import print_skipped
+    from rag.ingest.pipeline import ingest_paths
+    from rag.ingest.select import select_files
     from rag.review import apply_drift
 
     ctx = context()
     workspace = ctx.workspace()
-    total = len(collect(paths))
+    selection = select_files(paths, include, exclude)
+    total = len(selection.files)
     if not total:
-        errors.print(f"[bold red]error[/]: nothing to ingest: no files match {' '.join(paths)}")
+        print_skipped(selection)
+        errors.print(f"[bold red]error[/]: nothing to ingest: no documents among {' '.join(paths)}")
         raise typer.Exit(3)
     with progress() as bars:
         task = bars.add_task("ingest", total=total)
         results = ingest_paths(ctx, workspace, paths,
-                               lambda r: bars.update(task, advance=1, description=f"ingest {r.name}"))
+                               lambda r: bars.update(task, advance=1, description=f"ingest {r.name}"),
+                               include, exclude)
     drift = {r.name: apply_drift(ctx, workspace, r.document_id) for r in results if r.status == "new-version"}
     counts = {s: sum(r.status == s for r in results) for s in ("ingested", "new-version", "unchanged", "rejected")}
     if as_json:
-        emit_json([{**r.as_dict(), "drift": drift[r.name].__dict__ if r.name in drift else None} for r in results])
+        emit_json([{**r.as_dict(), "drift": drift[r.name].__dict__ if r.name in drift else None} for r in results]
+                  + [{"name": s.name, "status": "skipped", "reason": s.reason} for s in selection.skipped])
     else:
         rows = [{"document": r.name, "status": r.status, "version": r.version, "passages": r.passages,
                  "reason": r.reason or "", "detail": r.message or _change_note(r, drift.get(r.name))}
                 for r in results]
         console.print(table(f"Ingested into workspace {workspace}", rows))
-        console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+        print_skipped(selection)
+        console.print(", ".join(f"{v} {k}" for k, v in counts.items()) + f", {len(selection.skipped)} skipped"
+                      + f", {sum(bool(r.warnings) for r in results)} with warnings")
     if as_json:  # the table already shows them; with --json, people still see them on stderr
         for r in results:
             if r.status == "rejected":

@@ -9,7 +9,6 @@ in large groups after the SQL commits, and `sync_index` repairs the index if tha
 
 from __future__ import annotations
 
-import glob
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,16 +17,17 @@ from typing import Callable
 
 from sqlalchemy import func, select
 
+from rag import placeholders
 from rag.context import Context
 from rag.errors import BadPath, IngestError, TooLarge
 from rag.index import BATCH, passage_document
 from rag.ingest.chunk import chunk
 from rag.ingest.parse import parse_bytes
+from rag.ingest.select import select_files
 from rag.ingest.versions import IngestResult, current_version, restore_version, store_version
 from rag.models import Passage, sha256_hex
 from rag.store import DocumentRow
 
-SKIP_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 log = logging.getLogger(__name__)
 
 __all__ = ["IngestResult", "check_name", "collect", "ingest_paths", "ingest_file", "ingest_bytes", "sync_index",
@@ -46,20 +46,11 @@ def check_name(name: str) -> str:
     return "/".join(p for p in parts if p)
 
 
-def collect(paths: list[str]) -> list[tuple[str, Path]]:
-    """Expand files, folders (recursively) and globs into (document name, path) pairs."""
-    out: list[tuple[str, Path]] = []
-    for arg in paths:
-        matches = [Path(m) for m in sorted(glob.glob(arg, recursive=True))] if glob.has_magic(arg) else [Path(arg)]
-        for path in matches:
-            if path.is_dir():
-                for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                    rel = file.relative_to(path)
-                    if not any(part.startswith(".") for part in rel.parts) and file.name not in SKIP_NAMES:
-                        out.append((rel.as_posix(), file))
-            else:
-                out.append((path.name, path))
-    return out
+def collect(paths: list[str], include: list[str] | tuple = (), exclude: list[str] | tuple = ()
+            ) -> list[tuple[str, Path]]:
+    """Expand files, folders (recursively) and globs into (document name, path) pairs of the documents among
+    them (select.py decides which files are documents and says why the others are skipped)."""
+    return select_files(paths, include, exclude).files
 
 
 class IndexBatch:
@@ -108,11 +99,12 @@ class IndexBatch:
 
 
 def ingest_paths(ctx: Context, workspace: str, paths: list[str],
-                 progress: Callable[[IngestResult], None] | None = None) -> list[IngestResult]:
+                 progress: Callable[[IngestResult], None] | None = None, include: list[str] | tuple = (),
+                 exclude: list[str] | tuple = ()) -> list[IngestResult]:
     results = []
     batch = IndexBatch(ctx, workspace, background=True)
     try:
-        for name, path in collect(paths):
+        for name, path in collect(paths, include, exclude):
             results.append(ingest_file(ctx, workspace, name, path, batch))
             if progress:
                 progress(results[-1])
@@ -168,6 +160,7 @@ def ingest_bytes(ctx: Context, workspace: str, name: str, data: bytes, batch: In
         title = None
     else:
         parsed = parse_bytes(data, name, ctx.settings)
+        parsed.warnings.extend(filter(None, [placeholders.warning(parsed.text)]))
         passages = chunk(parsed, sha, ctx.settings.chunk_tokens, ctx.settings.chunk_overlap,
                          ctx.settings.min_section_tokens)
         result, stored = store_version(ctx, workspace, name, data, sha, parsed, passages)

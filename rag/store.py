@@ -1,7 +1,7 @@
 """The SQL store: the source of truth (SQLite by default, any SQLAlchemy URL such as PostgreSQL works).
 
 Tables hold workspaces, documents, their versions with canonical text, sections and passages, proposals with
-their citations, the pipeline's evidence per clause, decisions, the audit chain, runs and API keys. Rows are converted to the domain model at
+their citations, the pipeline's evidence per clause, decisions, clauses marked not applicable, the audit chain, runs and API keys. Rows are converted to the domain model at
 this boundary; other stages never see ORM objects.
 """
 
@@ -134,6 +134,20 @@ class EvidenceRow(Base):
     rank: Mapped[int] = mapped_column(Integer)
     confidence: Mapped[float] = mapped_column(Float)
     run_id: Mapped[str] = mapped_column(String(40))
+
+
+class NotApplicableRow(Base):
+    """A person's decision that a clause does not apply to the organization, with the reason (rag/applicability.py)."""
+
+    __tablename__ = "not_applicable"
+    __table_args__ = (UniqueConstraint("workspace", "framework", "clause_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    framework: Mapped[str] = mapped_column(String(64))
+    clause_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(256))
+    at: Mapped[datetime] = _ts()
 
 
 class CitationRow(Base):

@@ -192,3 +192,44 @@ def test_not_applicable_needs_a_reason_and_is_audited(big):
     assert client.delete(f"{na}/soc2/P4.1", headers=reviewer).status_code == 204
     assert events(ctx, "clause.applicable") == 1 and client.get(na, headers=viewer).json() == []
     assert client.delete(f"{na}/soc2/P4.1", headers=reviewer).status_code == 404
+
+
+def test_cli_pages_shows_reopens_and_decides_in_bulk(tmp_path):
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli
+
+    ctx = Context(Settings.load("offline", data_dir=tmp_path / "data"))
+    seed(ctx, ctx.workspace("cli"), 130)
+    ctx.close()
+    run = lambda *a: CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "-w", "cli", *a])  # noqa: E731
+    listed = run("review", "list", "--framework", "soc2")
+    assert listed.exit_code == 0, listed.output
+    assert "61 proposal(s) match" in listed.output and "showing 1-50 of 61; next page: add --offset 50" in listed.output
+    last = run("review", "list", "-f", "soc2", "--offset", "50")
+    assert "showing 51-61 of 61" in last.output and "next page" not in last.output
+    pid = str(ctx_first_id(run))
+    assert run("review", "approve", pid, "--as", "ana").exit_code == 0
+    twice = run("review", "approve", pid, "--as", "ana")
+    assert twice.exit_code == 0 and "already approved: nothing recorded" in twice.output
+    shown = run("review", "show", pid)
+    assert shown.exit_code == 0 and "approve by ana" in shown.output and "Owners review" in shown.output
+    assert "now proposed" in run("review", "reopen", pid, "-m", "second look", "--as", "ana").output
+    bulk = run("review", "bulk", "reject", "-f", "iso27001", "--method", "llm", "-m", "weak", "--as", "ana", "--yes")
+    assert bulk.exit_code == 0, bulk.output
+    decided = int(bulk.output.split()[0])
+    assert decided > 0 and "0 skipped" in bulk.output
+    counts = run("review", "counts", "--json")
+    rmf = next(c for c in __import__("json").loads(counts.stdout) if c["framework"] == "iso27001-2022")
+    assert rmf["rejected"] == decided
+    na = run("review", "na", "mark", "iso27001", "A.7.4", "--reason", "No offices of our own.", "--as", "ana")
+    assert na.exit_code == 0 and "iso27001-2022 A.7.4 marked not applicable by ana" in na.output
+    assert run("review", "na", "mark", "iso27001", "A.7.4", "--reason", " ").exit_code == 2
+    assert "No offices of our own." in run("review", "na", "list").output
+    assert run("review", "list", "-f", "sox").exit_code == 2
+
+
+def ctx_first_id(run) -> int:
+    import json
+
+    return json.loads(run("review", "list", "-f", "soc2", "--limit", "1", "--json").stdout)[0]["id"]

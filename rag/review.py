@@ -421,5 +421,6 @@ def apply_drift(ctx: Context, workspace: str, document_id: int, actor: str = "ct
 
 def document_ids(ctx: Context, workspace: str) -> dict[str, int]:
     with ctx.store.session() as s:
-        return dict(s.execute(select(DocumentRow.name, DocumentRow.id).where(DocumentRow.workspace == workspace)))
+        rows = s.execute(select(DocumentRow.name, DocumentRow.id).where(DocumentRow.workspace == workspace)).all()
+        return {name: doc_id for name, doc_id in rows}
 

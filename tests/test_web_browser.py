@@ -18,7 +18,7 @@ import pytest
 from rag.auth import Role, create_key
 from rag.ingest.pipeline import ingest_bytes
 from rag.models import Action, Status
-from rag.review import apply_drift, decide, list_proposals
+from rag.review import apply_drift, decide, get_proposal, list_proposals
 from rag.samples import add_manual, sample_dir
 from tests.test_web import HOSTILE, HOSTILE_NAME, HOSTILE_QUOTE
 
@@ -88,7 +88,9 @@ def server(tmp_path_factory):
             break
         time.sleep(0.025)
     target = (_uncovered_proposal(ctx, "demo", "iso27001-2022"), "iso27001-2022")
+    clause = get_proposal(ctx, "demo", target[0]).clause_id
     yield {"url": f"http://127.0.0.1:{port}", "key": key, "drifted": drifted, "hostile": hostile, "target": target,
+           "target_clause": clause,
            "untrusted_key": untrusted_key, "admin_key": admin_key}
     uv.should_exit = True
     thread.join(10)
@@ -149,6 +151,7 @@ def test_sign_in_approve_from_the_queue_and_see_coverage_change(page, server):
     page.keyboard.press("k")
     assert page.get_attribute("#queue .item.sel", "data-id") == first
 
+    page.goto(f"{server['url']}/w/demo/review?framework={framework}&clause={server['target_clause']}")  # paged queue
     item = page.locator(f'#queue .item[data-id="{target}"]')
     item.click()
     page.wait_for_selector(f'#detail .d-head[data-id="{target}"]')

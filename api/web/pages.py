@@ -24,6 +24,7 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
                                                    trim_blocks=True, lstrip_blocks=True))
 templates.env.filters["media_label"] = views.media_label
+templates.env.globals["clause_href"] = views.clause_href
 Page = Annotated[Access, Depends(workspace_role(Role.viewer))]
 AREA_LABELS = {**FOCUS_AREAS, **OTHER_AREAS}
 

@@ -5,6 +5,7 @@ the templates escape every string."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote, urlencode
 
 from rag.context import Context
 from rag.coverage import FOCUS_AREAS, CoverageReport, by_area
@@ -18,6 +19,12 @@ SORTS = [("clause", "Clause"), ("-confidence", "Confidence ↓"), ("confidence",
          ("document", "Document"), ("status", "Status")]
 METHODS = ["offline", "llm", "crosswalk", "manual"]
 PAGE_SIZES = (25, 50, 100, 200)
+
+
+def clause_href(workspace: str, framework: str, clause_id: str) -> str:
+    """The review page opened on one clause: all its candidates side by side, or the gap to mark not applicable."""
+    query = urlencode({"status": "all", "framework": framework, "clause": clause_id, "view": "clause"})
+    return f"/w/{quote(workspace)}/review?{query}"
 
 
 def short_names(ctx: Context) -> dict[str, str]:

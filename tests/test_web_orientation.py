@@ -1,0 +1,70 @@
+"""Finding one's way: framework aliases everywhere a key is taken, only mapped frameworks known as mapped, gap
+and clause chips that open their clause, and a document's text by section with its warnings."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from rag.auth import Role, create_key
+from rag.errors import CatalogError
+from rag.ingest.pipeline import ingest_bytes
+from rag.review import mapped_frameworks
+from tests.seed_queue import seed
+from tests.test_ingest_select import TEMPLATED
+
+WS = "orient"
+
+
+@pytest.fixture
+def site(ctx):
+    seed(ctx, ctx.workspace(WS), 61)  # one proposal per SOC 2 criterion, nothing else
+    templated = ingest_bytes(ctx, WS, "backup.md", TEMPLATED.encode())
+    key, _ = create_key(ctx, Role.reviewer, WS, name="Ana Reviewer")
+    with TestClient(create_app(ctx=ctx)) as client:
+        client.cookies.set("ctrlmap_key", key)
+        yield client, templated.document_id
+
+
+@pytest.mark.parametrize("alias, key", [("soc2", "soc2-tsc-2017"), ("SOC2", "soc2-tsc-2017"),
+                                        ("iso27001", "iso27001-2022"), ("iso42001", "iso42001-2023"),
+                                        ("ai-rmf", "nist-ai-rmf-1.0"), ("nist-ai-rmf-1.0", "nist-ai-rmf-1.0")])
+def test_framework_aliases(ctx, alias, key):
+    assert ctx.catalog.key(alias) == key and ctx.catalog.framework(alias).key == key
+    assert ctx.catalog.clause(alias, ctx.catalog.framework(key).clauses[0].id).framework == key
+
+
+def test_an_unknown_framework_names_the_aliases(ctx):
+    with pytest.raises(CatalogError, match="soc2, iso27001, iso42001, ai-rmf"):
+        ctx.catalog.key("sox")
+
+
+def test_only_mapped_frameworks_are_mapped(site):
+    client, _ = site
+    assert mapped_frameworks(client.app.state.ctx, WS) == {"soc2-tsc-2017"}
+    by_alias = client.get(f"/api/workspaces/{WS}/proposals", params={"framework": "soc2", "limit": 5})
+    assert by_alias.status_code == 200 and by_alias.headers["x-total-count"] == "61"
+
+
+def test_gap_and_clause_chips_open_their_clause(site):
+    client, _ = site
+    coverage = client.get(f"/w/{WS}/coverage").text
+    links = re.findall(r'href="(/w/orient/review\?status=all&amp;framework=[^"]+&amp;view=clause)"', coverage)
+    assert links and any("framework=iso27001-2022" in link for link in links)
+    areas = client.get(f"/w/{WS}/areas").text
+    assert "clause=CC6.1&amp;view=clause" in areas
+    page = client.get(links[0].replace("&amp;", "&"))
+    assert page.status_code == 200 and 'id="open-clause"' in page.text
+
+
+def test_the_documents_page_shows_a_document_by_section_with_its_warnings(site):
+    client, doc_id = site
+    listing = client.get(f"/w/{WS}/documents").text
+    assert f'href="/w/{WS}/documents/{doc_id}"' in listing and "1 warning" in listing
+    page = client.get(f"/w/{WS}/documents/{doc_id}").text
+    assert "unrendered template placeholders" in page and "{{companyShortName}}" in page
+    assert 'href="#s2"' in page and "tests restores every quarter" in page
+    assert client.get(f"/w/{WS}/documents/99999").status_code == 404

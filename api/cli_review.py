@@ -41,7 +41,7 @@ class Filters:
 def _filter(ctx, framework, status, document, clause, area, method, min_confidence, max_confidence, search):
     from rag.errors import NotFound
     from rag.queue import Filter
-    from rag.review import document_ids
+    from rag.corpus import document_ids
 
     doc_id = None
     if document:

@@ -24,7 +24,7 @@ WS = "big"
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
     ctx = Context(Settings.load("offline", data_dir=tmp_path_factory.mktemp("scale") / "data"))
-    docs = seed(ctx, ctx.workspace(WS), N)
+    docs = seed(ctx, ctx.workspace(WS, create=True), N)
     reviewer, _ = create_key(ctx, Role.reviewer, WS, name="Priya Raman")
     viewer, _ = create_key(ctx, Role.viewer, WS, name="Vic Viewer")
     with TestClient(create_app(ctx=ctx)) as client:
@@ -200,7 +200,7 @@ def test_cli_pages_shows_reopens_and_decides_in_bulk(tmp_path):
     from api.cli import app as cli
 
     ctx = Context(Settings.load("offline", data_dir=tmp_path / "data"))
-    seed(ctx, ctx.workspace("cli"), 130)
+    seed(ctx, ctx.workspace("cli", create=True), 130)
     ctx.close()
     run = lambda *a: CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "-w", "cli", *a])  # noqa: E731
     listed = run("review", "list", "--framework", "soc2")

@@ -33,7 +33,7 @@ def server(tmp_path_factory):
     from rag.settings import Settings
 
     ctx = Context(Settings.load("offline", data_dir=tmp_path_factory.mktemp("queue") / "data"))
-    seed(ctx, ctx.workspace(WS), N)
+    seed(ctx, ctx.workspace(WS, create=True), N)
     key, _ = create_key(ctx, Role.reviewer, WS, name="Priya Raman")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

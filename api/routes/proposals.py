@@ -14,7 +14,7 @@ from api.routes.documents import text_window
 from api.schemas import (BulkDecisionCreate, BulkResultPublic, ClauseCandidatesPublic, ClausePublic, CitationPublic,
                          DecisionCreate, DecisionPublic, DecisionResultPublic, ProposalDetailPublic,
                          ProposalPagePublic, ProposalPublic, ProposalUpdate, QueueCountPublic, QueueFilterIn)
-from rag import queue, review
+from rag import queue, review, workflows
 from rag.applicability import list_not_applicable
 from rag.context import Context
 from rag.documents import version_text
@@ -123,13 +123,11 @@ def get_proposal(proposal_id: int, access: ViewerIn, ctx: ContextDep,
 
 def _decide(ctx: Context, access, proposal_id: int, action: Action, comment: str,
             edit: review.Edit | None = None) -> DecisionResultPublic:
-    before = review.derived_ids(ctx, access.workspace, proposal_id) if action == Action.approve else set()
-    outcome = review.record(ctx, access.workspace, proposal_id, access.actor, action, comment, edit)
-    made = [d for d in review.derived(ctx, access.workspace, proposal_id) if d.id not in before] \
-        if action == Action.approve and outcome.changed else []
-    return DecisionResultPublic(proposal=proposal_public(ctx, outcome.proposal),
-                                propagated=[proposal_public(ctx, d) for d in made], unchanged=not outcome.changed,
-                                note=f"{outcome.skipped}: nothing recorded" if outcome.skipped else None)
+    decided = workflows.decide(ctx, access.workspace, proposal_id, access.actor, action, comment, edit)
+    made = [d for d in review.derived(ctx, access.workspace, proposal_id) if d.id in decided.propagated]
+    return DecisionResultPublic(proposal=proposal_public(ctx, decided.proposal),
+                                propagated=[proposal_public(ctx, d) for d in made], unchanged=bool(decided.skipped),
+                                note=f"{decided.skipped}: nothing recorded" if decided.skipped else None)
 
 
 @router.post("/{proposal_id}/approve", response_model=DecisionResultPublic)

@@ -167,7 +167,7 @@ def map_command(framework: list[str] = typer.Option([], "--framework", "-f", hel
 
     ctx = context(mode=mode)
     workspace = ctx.workspace()
-    keys = framework or ctx.catalog.primary()
+    keys = ctx.catalog.keys(framework) or ctx.catalog.primary()  # aliases (soc2, iso27001, ...) accepted
     if dry_run:
         from rag.judge import dry_run as estimate
 

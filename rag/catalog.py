@@ -126,6 +126,12 @@ class Catalog:
                                f"(or soc2, iso27001, iso42001, ai-rmf)")
         return key
 
+    def known(self, name: str) -> bool:
+        try:
+            return bool(self.key(name))
+        except CatalogError:
+            return False
+
     def keys(self, names: list[str] | None) -> list[str] | None:
         return None if names is None else [self.key(n) for n in names]
 

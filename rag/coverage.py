@@ -58,7 +58,7 @@ class CoverageReport:
 
 
 def coverage(ctx: Context, workspace: str, frameworks: list[str] | None = None) -> CoverageReport:
-    frameworks = frameworks or ctx.catalog.primary()
+    frameworks = ctx.catalog.keys(frameworks) or ctx.catalog.primary()  # aliases (soc2, ...) accepted
     mapped = mapped_frameworks(ctx, workspace)
     by_clause: dict[tuple[str, str], list] = {}
     for p in list_proposals(ctx, workspace, limit=10**7):

@@ -47,6 +47,9 @@ def test_only_mapped_frameworks_are_mapped(site):
     assert mapped_frameworks(client.app.state.ctx, WS) == {"soc2-tsc-2017"}
     by_alias = client.get(f"/api/workspaces/{WS}/proposals", params={"framework": "soc2", "limit": 5})
     assert by_alias.status_code == 200 and by_alias.headers["x-total-count"] == "50"
+    covered = client.get(f"/api/workspaces/{WS}/coverage", params={"framework": ["soc2", "ai-rmf"]}).json()
+    assert [f["key"] for f in covered["frameworks"]] == ["soc2-tsc-2017", "nist-ai-rmf-1.0"]
+    assert client.get("/api/frameworks/iso42001/clauses").status_code == 200
 
 
 def test_gap_and_clause_chips_open_their_clause(site):

@@ -7,6 +7,7 @@ CTRLMAP_SCREENSHOTS=evals/reports/screenshots to refresh the committed ones."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import socket
 import tempfile
 import threading
@@ -60,9 +61,6 @@ def _drift_one(ctx, workspace: str) -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
-
-    from api.app import create_app
     from rag.context import Context
     from rag.demo import run_demo
     from rag.settings import Settings
@@ -77,6 +75,21 @@ def server(tmp_path_factory):
     key, _ = create_key(ctx, Role.reviewer, "demo", name="Priya Raman")
     untrusted_key, _ = create_key(ctx, Role.reviewer, untrusted, name="Sam Tester")
     admin_key, _ = create_key(ctx, Role.admin, "demo", name="Alex Admin")
+    target = (_uncovered_proposal(ctx, "demo", "iso27001-2022"), "iso27001-2022")
+    clause = get_proposal(ctx, "demo", target[0]).clause_id
+    with serve(ctx) as url:
+        yield {"url": url, "key": key, "drifted": drifted, "hostile": hostile, "target": target,
+               "target_clause": clause, "untrusted_key": untrusted_key, "admin_key": admin_key}
+    ctx.close()
+
+
+@contextmanager
+def serve(ctx):
+    """The app on a free port of 127.0.0.1 in a uvicorn thread, for as long as the block runs; yields its URL."""
+    import uvicorn
+
+    from api.app import create_app
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -87,14 +100,11 @@ def server(tmp_path_factory):
         if uv.started:
             break
         time.sleep(0.025)
-    target = (_uncovered_proposal(ctx, "demo", "iso27001-2022"), "iso27001-2022")
-    clause = get_proposal(ctx, "demo", target[0]).clause_id
-    yield {"url": f"http://127.0.0.1:{port}", "key": key, "drifted": drifted, "hostile": hostile, "target": target,
-           "target_clause": clause,
-           "untrusted_key": untrusted_key, "admin_key": admin_key}
-    uv.should_exit = True
-    thread.join(10)
-    ctx.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uv.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture

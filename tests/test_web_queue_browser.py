@@ -5,17 +5,13 @@ rationale. Launch and screenshots as in test_web_browser.py."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
 from sqlalchemy import func, select
 
 from rag.auth import Role, create_key
 from rag.store import AuditRow, ProposalRow
 from tests.seed_queue import seed
-from tests.test_web_browser import ARGS, CHROMIUM, pytestmark, shoot  # noqa: F401 - the same skip rule
+from tests.test_web_browser import ARGS, CHROMIUM, pytestmark, serve, shoot  # noqa: F401 - the same skip rule
 
 WS = "big"
 N = 1200
@@ -26,28 +22,14 @@ FILTER = {"method": "llm", "max_confidence": "0.38"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
-
-    from api.app import create_app
     from rag.context import Context
     from rag.settings import Settings
 
     ctx = Context(Settings.load("offline", data_dir=tmp_path_factory.mktemp("queue") / "data"))
     seed(ctx, ctx.workspace(WS, create=True), N)
     key, _ = create_key(ctx, Role.reviewer, WS, name="Priya Raman")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(create_app(ctx=ctx), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    for _ in range(400):
-        if uv.started:
-            break
-        time.sleep(0.025)
-    yield {"url": f"http://127.0.0.1:{port}", "key": key, "ctx": ctx}
-    uv.should_exit = True
-    thread.join(10)
+    with serve(ctx) as url:
+        yield {"url": url, "key": key, "ctx": ctx}
     ctx.close()
 
 

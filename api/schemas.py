@@ -324,6 +324,7 @@ class FrameworkCoveragePublic(Public):
     partial: int
     awaiting: int
     gaps: int
+    not_applicable: int = Field(0, description="Clauses a person marked not applicable (not in the percentage).")
     percent: float
 
 

@@ -175,6 +175,9 @@ def test_not_applicable_needs_a_reason_and_is_audited(big):
     client, reviewer, viewer, _ = big
     ctx = client.app.state.ctx
     na = f"/api/workspaces/{WS}/not-applicable"
+    cover = lambda: client.get(f"/api/workspaces/{WS}/coverage", params={"framework": "soc2"},  # noqa: E731
+                               headers=viewer).json()
+    before = cover()
     assert client.put(f"{na}/soc2/P4.1", json={"reason": ""}, headers=reviewer).status_code == 422
     marked = client.put(f"{na}/soc2/P4.1", json={"reason": "We hold no personal data of consumers."},
                         headers=reviewer)
@@ -188,6 +191,10 @@ def test_not_applicable_needs_a_reason_and_is_audited(big):
     counts = {c["framework"]: c for c in client.get(url("/counts"), headers=viewer).json()}
     assert counts["soc2-tsc-2017"]["not_applicable"] == 1
     assert client.get(url("/clause/soc2/P4.1"), headers=viewer).json()["not_applicable"]["reason"]
+    after = cover()
+    assert next(c for c in after["clauses"] if c["clause_id"] == "P4.1")["status"] == "not-applicable"
+    assert after["frameworks"][0]["not_applicable"] == 1
+    assert after["frameworks"][0]["awaiting"] == before["frameworks"][0]["awaiting"] - 1
     assert client.put(f"{na}/soc2/ZZ9", json={"reason": "x"}, headers=reviewer).status_code == 422
     assert client.delete(f"{na}/soc2/P4.1", headers=reviewer).status_code == 204
     assert events(ctx, "clause.applicable") == 1 and client.get(na, headers=viewer).json() == []

@@ -102,6 +102,7 @@ class UploadPublic(Public):
     hidden_passages: int
     changed_sections: list[str]
     dropped_passages: list[str]
+    warnings: list[str] = Field(default_factory=list, description="e.g. unrendered template placeholders")
     drift: DriftPublic | None = None
 
 

@@ -71,3 +71,12 @@ def test_the_documents_page_shows_a_document_by_section_with_its_warnings(site):
     assert "unrendered template placeholders" in page and "{{companyShortName}}" in page
     assert 'href="#s2"' in page and "tests restores every quarter" in page
     assert client.get(f"/w/{WS}/documents/99999").status_code == 404
+
+
+def test_an_upload_says_it_holds_placeholders(ctx):
+    admin, _ = create_key(ctx, Role.admin, None, name="Root Admin")
+    ctx.workspace(WS, create=True)
+    with TestClient(create_app(ctx=ctx)) as client:
+        made = client.post(f"/api/workspaces/{WS}/documents", headers={"Authorization": f"Bearer {admin}"},
+                           files={"file": ("backup.md", TEMPLATED.encode())})
+    assert made.status_code == 201 and "{{companyShortName}}" in made.json()["warnings"][0]

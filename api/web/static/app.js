@@ -505,6 +505,7 @@
         const r = await api(wsApi("/documents"), { method: "POST", form: data });
         const lines = [el("b", {}, r.name), ` ${r.status}` + (r.version ? `, version ${r.version}` : "") + `, ${r.passages} passages`];
         if (r.changed_sections.length) lines.push(el("div", { class: "muted small" }, `changed sections: ${r.changed_sections.join("; ")}`));
+        for (const w of r.warnings || []) lines.push(el("div", { class: "notice warnings" }, w));
         if (r.drift) {
           lines.push(el("div", {}, `${r.drift.needs_review.length} mapping(s) back to review, ${r.drift.reanchored.length} still verbatim (kept). `,
             r.drift.needs_review.length ? el("a", { href: `/w/${encodeURIComponent(WS)}/review?status=needs-review` }, "Review the changes") : null));

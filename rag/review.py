@@ -2,7 +2,8 @@
 
 Every change of a proposal's state is written with its audit event in the same transaction. Only a person's
 decision (`decide`) ever sets a proposal to approved; everything automatic produces `proposed` or
-`needs-review`.
+`needs-review`. Deciding what a proposal already is (approving an approved one) records nothing, and `record`
+says so; many decisions at once go through rag/queue.py, one `record` each.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ from rag.models import Passage
 POLICY = ("# Access Control Policy\n\n## Authentication\n\nAll staff must use multi-factor authentication for "
           "remote access to production systems. Access rights are reviewed every quarter by system owners.\n")
 TEMPLATED = ("# {{companyShortName}} Backup Policy\n\n## Backups\n\n{{companyShortName}} backs up production "
-             "databases every day and tests restores every quarter. Backups are kept for ${retentionDays} days.\n")
+             "databases every day and tests restores every quarter. Backups are kept for ${retentionDays} days.\n"
+             + "".join(f"\n{{{{#if {fw}}}}}\nKeep the {fw} evidence of each restore test.\n{{{{/if}}}}\n"
+                       for fw in ("soc2", "hipaa", "iso27001")))
 
 
 def build_repo(root: Path) -> Path:

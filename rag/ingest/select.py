@@ -20,6 +20,8 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
+from rag import placeholders
+
 IGNORE_FILE = ".ctrlmapignore"
 DOCUMENT_SUFFIXES = {".pdf", ".docx", ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".xhtml"}
 SNIFFED_SUFFIXES = {".md", ".markdown", ".txt", ".text"}  # plain text can hide code or data
@@ -166,7 +168,8 @@ def content_reason(path: Path, sample: int = 16384) -> str | None:
     stripped = text.strip()
     if stripped[:1] in "{[" and _is_json(stripped, len(text) < sample):
         return "machine data (JSON content)"
-    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith(("#", "//"))]
+    lines = [line for line in (placeholders.PATTERN.sub("", raw) for raw in text.splitlines())  # a templated
+             if line.strip() and not line.lstrip().startswith(("#", "//"))]                     # policy is prose
     if len(lines) >= 5:
         if sum(1 for line in lines if _CODE_LINE.search(line)) / len(lines) > 0.4 and "```" not in text:
             return "looks like code"

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, false, func, or_, select
-from sqlalchemy.orm import selectinload
 
 from rag import review
 from rag.context import Context
@@ -158,27 +157,14 @@ def page(ctx: Context, workspace: str, f: Filter | None = None, sort: str = "cla
         raise InvalidInput("limit must be at least 1 and offset at least 0")
     rows = matching(ctx, workspace, f or Filter(), sort)
     ids = [r.id for r in rows[offset:offset + limit]]
-    return Page(items=load(ctx, workspace, ids), total=len(rows), offset=offset, limit=limit)
-
-
-def load(ctx: Context, workspace: str, ids: list[int]) -> list[Proposal]:
-    """The proposals with these ids, in this order."""
-    if not ids:
-        return []
-    with ctx.store.session() as s:
-        rows = s.scalars(select(ProposalRow).options(selectinload(ProposalRow.citations),
-                                                     selectinload(ProposalRow.document),
-                                                     selectinload(ProposalRow.version))
-                         .where(ProposalRow.workspace == workspace, ProposalRow.id.in_(ids)))
-        by_id = {p.id: p for p in review._to_models(s, list(rows))}
-    return [by_id[i] for i in ids if i in by_id]
+    return Page(items=review.get_proposals(ctx, workspace, ids), total=len(rows), offset=offset, limit=limit)
 
 
 def clause_view(ctx: Context, workspace: str, framework: str, clause_id: str) -> list[Proposal]:
     """Every candidate of one clause (any status), most confident first."""
     clause = ctx.catalog.clause(framework, clause_id)
     rows = matching(ctx, workspace, Filter(framework=clause.framework, clause_id=clause.id), "-confidence")
-    return load(ctx, workspace, [r.id for r in rows])
+    return review.get_proposals(ctx, workspace, [r.id for r in rows])
 
 
 # --- deciding many ------------------------------------------------------------------------------------

@@ -196,6 +196,17 @@ def list_proposals(ctx: Context, workspace: str, *, framework: str | None = None
         return _to_models(s, list(s.scalars(q.limit(limit).offset(offset))))
 
 
+def get_proposals(ctx: Context, workspace: str, ids: list[int]) -> list[Proposal]:
+    """The workspace's proposals with these ids, in this order (ids of other workspaces are left out)."""
+    if not ids:
+        return []
+    with ctx.store.session() as s:
+        rows = s.scalars(select(ProposalRow).options(*_EAGER)
+                         .where(ProposalRow.workspace == workspace, ProposalRow.id.in_(ids)))
+        by_id = {p.id: p for p in _to_models(s, list(rows))}
+    return [by_id[i] for i in ids if i in by_id]
+
+
 def mapped_frameworks(ctx: Context, workspace: str) -> set[str]:
     """Frameworks a mapping run has scored in the workspace (or that hold proposals)."""
     with ctx.store.session() as s:

@@ -239,6 +239,8 @@ class VerificationPublic(Public):
     events: int
     first_bad: int | None
     problem: str
+    findings: list[str] = []
+    legacy_events: int = 0
 
 
 class FrameworkCoveragePublic(Public):

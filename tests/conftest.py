@@ -18,6 +18,18 @@ _LEAKY_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "AZU
               "OPENAI_API_VERSION")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def audit_key_home(tmp_path_factory):
+    """The default audit key file (`$XDG_CONFIG_HOME/ctrlmap/audit.key`) goes to a temporary folder, never ~."""
+    before = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield Path(os.environ["XDG_CONFIG_HOME"])
+    if before is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = before
+
+
 @pytest.fixture(autouse=True)
 def hermetic_env(monkeypatch):
     for name in list(os.environ):

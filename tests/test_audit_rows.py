@@ -1,0 +1,92 @@
+"""`ctrlmap audit verify` compares the current proposals, decisions and citations with what the audit chain
+says was decided: rows edited behind the chain's back (a proposal approved in SQL, a decision deleted or its
+actor changed, a quote altered after approval, an approved proposal deleted) are each a finding, exit 6, even
+though the chain itself is intact. The API answers 200 with the findings."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.cli import app
+from rag.auth import Role, create_key
+from tests.test_api_seed import seed_tenant, seeded_context
+
+
+@pytest.fixture
+def seeded(tmp_path):
+    ctx = seeded_context(tmp_path)
+    tenant = seed_tenant(ctx, "acme")
+    ctx.close()
+    return tmp_path / "data", tenant
+
+
+def verify(data) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["--data-dir", str(data), "audit", "verify"])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def sql(data, statement: str, *params) -> None:
+    with sqlite3.connect(data / "ctrlmap.db") as conn:
+        conn.execute(statement, params)
+
+
+def test_untouched_rows_agree_with_the_chain(seeded):
+    code, out = verify(seeded[0])
+    assert code == 0 and "audit chain intact" in out
+
+
+TAMPERING = {
+    "approved in SQL": ("UPDATE proposals SET status = 'approved' WHERE id = {spare}",
+                        "proposal {spare} (acme): status is 'approved', the audit chain recorded 'proposed'"),
+    "approval turned into a rejection": ("UPDATE proposals SET status = 'rejected' WHERE id = {access}",
+                                         "status is 'rejected', the audit chain recorded 'approved'"),
+    "coverage raised": ("UPDATE proposals SET coverage = 'full' WHERE id = {access}",
+                        "coverage is 'full', the audit chain recorded 'partial'"),
+    "quote altered after approval": ("UPDATE citations SET quote = 'Access is never reviewed.' "
+                                     "WHERE proposal_id = {access}", "the citation row was changed after approval"),
+    "citation moved": ("UPDATE citations SET start = start + 1 WHERE proposal_id = {access}",
+                       "its citations differ from those the audit chain recorded"),
+    "decision deleted": ("DELETE FROM decisions WHERE proposal_id = {access}",
+                         "the decisions table holds 0 decisions, the audit chain 1"),
+    "decision reattributed": ("UPDATE decisions SET actor = 'mallory' WHERE proposal_id = {access}",
+                              "reads approve by 'mallory' (approved) in the decisions table"),
+}
+
+
+@pytest.mark.parametrize("case", TAMPERING)
+def test_rows_edited_behind_the_chain_are_findings(seeded, case):
+    data, tenant = seeded
+    statement, expected = TAMPERING[case]
+    sql(data, statement.format(**tenant.proposals))
+    code, out = verify(data)
+    assert code == 6 and expected.format(**tenant.proposals) in out and "Traceback" not in out
+
+
+def test_deleted_approved_proposal_is_a_finding(seeded):
+    data, tenant = seeded
+    pid = tenant.proposals["access"]
+    with sqlite3.connect(data / "ctrlmap.db") as conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        for table in ("citations", "decisions"):
+            conn.execute(f"DELETE FROM {table} WHERE proposal_id = ?", (pid,))
+        conn.execute("DELETE FROM proposals WHERE id = ?", (pid,))
+    code, out = verify(data)
+    assert code == 6 and f"proposal {pid} (acme) was approved in the audit chain but is gone" in out
+
+
+def test_api_and_page_report_a_damaged_checkpoint_as_a_finding(seeded):
+    data, tenant = seeded
+    ctx = seeded_context(data.parent)
+    root, _ = create_key(ctx, Role.admin, None, name="root admin")
+    (data / "audit-head.json").write_text("{garbage")
+    with TestClient(create_app(ctx=ctx)) as client:
+        response = client.get("/api/audit/verify", headers={"Authorization": f"Bearer {root}"})
+        assert response.status_code == 200
+        body = response.json()
+        assert body["ok"] is False and "checkpoint file audit-head.json is damaged" in body["problem"]
+    ctx.close()

@@ -138,9 +138,12 @@ def authenticate(ctx: Context, key: str | None) -> Principal:
                                                       ApiKeyRow.revoked.is_(False))))
     for row in rows:
         if _matches(key.strip(), row.key_hash):
-            return Principal(key_id=row.id, prefix=row.prefix, role=Role(row.role), workspace=row.workspace,
-                             name=row.name)
+            return principal_of(row)
     raise Unauthorized("the API key is unknown or revoked")
+
+
+def principal_of(row: ApiKeyRow) -> Principal:
+    return Principal(key_id=row.id, prefix=row.prefix, role=Role(row.role), workspace=row.workspace, name=row.name)
 
 
 def list_keys(ctx: Context, workspace: str | None = None) -> list[KeyInfo]:

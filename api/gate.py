@@ -1,9 +1,9 @@
 """The service's outer layers, as pure ASGI middleware (nothing here reads a request body).
 
-`Gate` answers before the application sees a request: a declared body over the size limit is 413 at once; a
-client over its refusal limit is 429; a request for anything but the open routes without a valid key or web
-session is 401 (a redirect to the sign-in page for the web pages), counted as a refusal, and its body is
-never read, let alone spooled. Bodies that pass are capped while they stream (Starlette's
+`Gate` answers before the application sees a request: a client over its refusal limit is 429; a request for
+anything but the open routes without a valid key or web session is 401 (a redirect to the sign-in page for
+the web pages), counted as a refusal, and its body is never read, let alone spooled; a declared body over the
+size limit is 413 at once. Bodies that pass are capped while they stream (Starlette's
 `RequestBodyLimitMiddleware`, inside the gate): 413 as soon as the cap is exceeded. `SecurityHeaders` adds the
 browser protections to every response, the gate's own included.
 """
@@ -69,9 +69,6 @@ class Gate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path, client = scope["path"], client_of(scope)
-        if _declared_length(scope) > self.ctx.settings.request_limit_bytes:
-            return await _json(send, 413, {"error": "too_large", "message": "the request body exceeds the limit "
-                                           f"of {self.ctx.settings.request_limit_bytes} bytes"})
         guarded = not is_open(path) or (path == "/signin" and scope["method"] == "POST")
         if guarded and self.denials.throttled(client):
             return await _json(send, 429, {"error": "too_many_refusals", "message": "too many refused requests "
@@ -82,6 +79,10 @@ class Gate:
             except Unauthorized as exc:
                 return await self._refuse(scope, send, exc)
             scope.setdefault("state", {}).update(principal=principal, web_session=session)
+        limit = self.ctx.settings.request_limit_bytes
+        if _declared_length(scope) > limit:
+            return await _json(send, 413, {"error": "too_large",
+                                           "message": f"the request body exceeds the limit of {limit} bytes"})
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, exc: Unauthorized) -> None:

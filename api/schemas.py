@@ -33,7 +33,8 @@ class MePublic(Public):
 class KeyCreate(BaseModel):
     role: Role
     workspace: str | None = Field(None, description="Bind the key to one workspace; omit for all (global admin).")
-    name: str = Field("", max_length=128, description="Who holds the key; recorded as the actor of decisions.")
+    name: str = Field(min_length=1, max_length=128, description="The person who holds the key; recorded as the "
+                                                                "actor of their decisions.")
 
 
 class KeyPublic(Public):

@@ -32,6 +32,7 @@ from rag.store import AuditEpochRow, AuditHeadRow, AuditRow
 GENESIS = "0" * 64
 HASHED = ("seq", "workspace", "at", "actor", "action", "target", "outcome", "before", "after", "detail", "prev_hash")
 LEGACY, KEYED = "sha256", "hmac-sha256"
+CHECKPOINT_NAME = "audit-head.json"
 
 
 def _payload(fields: dict) -> str:
@@ -59,14 +60,22 @@ def _keyed_from(s: Session) -> int | None:
     return s.scalar(select(AuditEpochRow.from_seq).order_by(AuditEpochRow.from_seq).limit(1))
 
 
+def checkpoint_path(settings) -> Path:
+    return settings.data_dir / CHECKPOINT_NAME
+
+
 def _open_epoch(s: Session, head_seq: int, key: AuditKey) -> None:
-    """The chain is keyed from the next event on, unless it already is (and then only with this key)."""
+    """The chain is keyed from the next event on, unless it already is (and then only with this key). Once a
+    signed checkpoint exists, the epoch is sealed: a missing checkpoint is never silently recreated."""
     epoch = s.scalar(select(AuditEpochRow).order_by(AuditEpochRow.from_seq.desc()).limit(1))
     if epoch is None:
-        s.add(AuditEpochRow(from_seq=head_seq + 1, scheme=KEYED, key_id=key.key_id))
+        s.add(AuditEpochRow(from_seq=head_seq + 1, scheme=KEYED, key_id=key.key_id, sealed=False))
     elif epoch.key_id != key.key_id:
         raise ConfigError(f"the audit chain is keyed with key {epoch.key_id}, but the configured key ({key.source}) "
                           f"is {key.key_id}: set CTRLMAP_AUDIT_KEY_FILE or CTRLMAP_AUDIT_KEY to the original key")
+    elif not epoch.sealed:
+        mark, problem = read_mark(checkpoint_path(s.info["settings"]))
+        epoch.sealed = not problem and _signed(mark, key)
 
 
 def append(s: Session, *, workspace: str, actor: str, action: str, target: str, outcome: str = "ok",
@@ -101,15 +110,19 @@ def _signature(mark: dict, key: AuditKey) -> str:
 
 def checkpoint(s: Session, path: Path) -> None:
     """Write the chain head, signed, to a file outside the database (best effort; verification reads it).
-    Concurrent writers each use their own temporary file, and the mark only moves forward."""
+    Concurrent writers each use their own temporary file, and the mark only moves forward. A damaged or
+    forged file is left as it is (verification reports it), and so is a missing one once a signed checkpoint
+    has existed: recreating it would hide a cut-off tail."""
     head = s.get(AuditHeadRow, 1)
     if head is None:
         return
     key = chain_key(s)
-    mark = {"seq": head.seq, "hash": head.hash, "scheme": KEYED, "keyed_from": _keyed_from(s), "key_id": key.key_id}
+    epoch = s.scalar(select(AuditEpochRow).order_by(AuditEpochRow.from_seq).limit(1))
+    mark = {"seq": head.seq, "hash": head.hash, "scheme": KEYED, "keyed_from": epoch.from_seq if epoch else None,
+            "key_id": key.key_id}
     mark["mac"] = _signature(mark, key)
     with _checkpoint_lock:
-        if _recorded_seq(path, key) >= head.seq:
+        if not _replaceable(s, path, key, head.seq, bool(epoch and epoch.sealed)):
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -117,12 +130,17 @@ def checkpoint(s: Session, path: Path) -> None:
         tmp.replace(path)
 
 
-def _recorded_seq(path: Path, key: AuditKey) -> int:
-    """The sequence number of a validly signed checkpoint (0 otherwise: it gets replaced)."""
+def _replaceable(s: Session, path: Path, key: AuditKey, seq: int, sealed: bool) -> bool:
     mark, problem = read_mark(path)
-    if problem or not mark.get("mac") or not hmac.compare_digest(str(mark["mac"]), _signature(mark, key)):
-        return 0
-    return mark["seq"]
+    if problem:
+        return problem.endswith("is missing") and not sealed
+    if "mac" not in mark:  # the previous release's checkpoint: replaced once, if the chain agrees with it
+        return s.scalar(select(AuditRow.hash).where(AuditRow.seq == mark["seq"])) == mark["hash"]
+    return _signed(mark, key) and mark["seq"] < seq
+
+
+def _signed(mark: dict, key: AuditKey) -> bool:
+    return bool(mark.get("mac")) and hmac.compare_digest(str(mark["mac"]), _signature(mark, key))
 
 
 def read_mark(path: Path) -> tuple[dict, str]:
@@ -233,7 +251,7 @@ def _check_mark(result: Verification, read: tuple[dict, str, str], key: AuditKey
         if keyed_from is not None:
             result.add(f"the checkpoint file {name} is not signed (replaced by someone without the key)", n)
             return
-    elif not hmac.compare_digest(str(mark["mac"]), _signature(mark, key)):
+    elif not _signed(mark, key):
         other = f" (signed with key {mark.get('key_id')}, the configured key is {key.key_id})" \
             if mark.get("key_id") != key.key_id else ""
         result.add(f"the checkpoint file's signature does not match: it was forged or altered{other}", n)

@@ -193,6 +193,7 @@ class AuditEpochRow(Base):
     from_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     scheme: Mapped[str] = mapped_column(String(32))
     key_id: Mapped[str] = mapped_column(String(32))
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False)  # a signed checkpoint was seen: never recreate it
 
 
 class RunRow(Base):

@@ -15,6 +15,7 @@ from api.app import create_app
 from api.cli import app
 from rag.auth import Role, create_key
 from tests.test_api_seed import seed_tenant, seeded_context
+from tests.test_web import sign_in
 
 
 @pytest.fixture
@@ -89,4 +90,8 @@ def test_api_and_page_report_a_damaged_checkpoint_as_a_finding(seeded):
         assert response.status_code == 200
         body = response.json()
         assert body["ok"] is False and "checkpoint file audit-head.json is damaged" in body["problem"]
+        browser = TestClient(client.app)
+        sign_in(browser, root)
+        page = browser.get("/w/acme/audit")
+        assert page.status_code == 200 and "checkpoint file audit-head.json is damaged" in page.text
     ctx.close()

@@ -142,7 +142,7 @@ def test_downgraded_chain_is_caught_by_the_signed_checkpoint(chain):
     mark.write_text(json.dumps({"seq": EVENTS, "hash": head["hash"], "keyed_from": None, "key_id": "x", "mac": "0" * 64}))
     code, out = verify(data)
     assert code == 6 and "signature does not match" in out
-    sql(db, "INSERT INTO audit_epochs (from_seq, scheme, key_id) VALUES (9, 'hmac-sha256', 'x')")
+    sql(db, "INSERT INTO audit_epochs (from_seq, scheme, key_id, sealed) VALUES (9, 'hmac-sha256', 'x', 1)")
     mark.write_text(json.dumps({"seq": EVENTS, "hash": head["hash"]}))  # the previous release's format
     code, out = verify(data)
     assert code == 6 and "not signed" in out
@@ -227,3 +227,19 @@ def test_chain_of_the_previous_release_still_verifies(tmp_path):
     sql(db, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
     code, out = verify(data)
     assert code == 6 and "broken at event 2" in out
+
+
+def test_cut_tail_stays_caught_after_the_next_event(chain):
+    """Cut the tail, fix the head row, delete or garble the checkpoint, then let a legitimate event arrive:
+    the checkpoint is not silently recreated or replaced, so the finding stays."""
+    data, db = chain
+    sql(db, "DELETE FROM audit_events WHERE seq >= 6")
+    sql(db, "UPDATE audit_head SET seq = 5, hash = ? WHERE id = 1", row(db, 5)["hash"])
+    for damage in ("delete", "garble"):
+        mark = data / "audit-head.json"
+        mark.unlink(missing_ok=True) if damage == "delete" else mark.write_text("{garbage")
+        ctx = Context(Settings.load("offline", data_dir=data))
+        audit.record(ctx.store, mark, workspace="acme", actor="reviewer-9", action="note.add", target="note:9")
+        ctx.close()
+        code, out = verify(data)
+        assert code == 6 and ("is missing" if damage == "delete" else "is damaged") in out

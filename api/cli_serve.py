@@ -48,7 +48,7 @@ def keys_create(role: str = typer.Option(..., help="viewer, reviewer or admin.")
 
     ctx = context()
     if workspace:
-        ctx.workspace(workspace)
+        ctx.workspace(workspace, create=True)
     holder = name or os.environ.get("CTRLMAP_ACTOR", "")
     key, info = create_key(ctx, parse_role(role), workspace, holder, actor=actor(None))
     if as_json:

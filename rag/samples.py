@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from rag import audit
 from rag.context import Context
+from rag.corpus import current_version_row
 from rag.errors import CtrlmapError, InvalidInput
 from rag.models import Action, Coverage, Method, Status, utcnow
 from rag.review import Edit, _citation_rows, _find_quote, decide
-from rag.store import DocumentRow, PassageRow, ProposalRow, VersionRow
+from rag.store import DocumentRow, PassageRow, ProposalRow
 
 DEFAULT_SAMPLE = "halcyon"
 
@@ -97,8 +98,7 @@ def add_manual(ctx: Context, workspace: str, framework: str, clause_id: str, doc
         doc = s.scalar(select(DocumentRow).where(DocumentRow.workspace == workspace, DocumentRow.name == document))
         if doc is None:
             raise InvalidInput(f"no document named {document!r} in workspace {workspace}")
-        version = s.scalar(select(VersionRow).where(VersionRow.document_id == doc.id)
-                           .order_by(VersionRow.number.desc()).limit(1))
+        version = current_version_row(s, workspace, doc.id)
         passages = list(s.scalars(select(PassageRow).where(PassageRow.version_id == version.id,
                                                            PassageRow.hidden.is_(False))))
         made = [_find_quote(q, passages, version) for q in quotes]

@@ -171,8 +171,10 @@ def test_revoked_key_is_refused_at_once(service):
 def test_workspace_admin_stays_in_its_workspace(service):
     client, tenants, root = service
     alpha = tenants["alpha"].header(Role.admin)
-    assert client.post("/api/keys", json={"role": "admin"}, headers=alpha).json()["workspace"] == "alpha"
-    assert client.post("/api/keys", json={"role": "admin", "workspace": "beta"}, headers=alpha).status_code == 403
+    made = client.post("/api/keys", json={"role": "admin", "name": "Alpha Admin"}, headers=alpha)
+    assert made.json()["workspace"] == "alpha"
+    assert client.post("/api/keys", json={"role": "admin", "workspace": "beta", "name": "Beta Admin"},
+                       headers=alpha).status_code == 403
     assert client.post("/api/workspaces", json={"name": "delta"}, headers=alpha).status_code == 403
     beta_key = next(k for k in client.get("/api/keys", headers=root).json() if k["workspace"] == "beta")
     assert client.delete(f"/api/keys/{beta_key['id']}", headers=alpha).status_code == 404

@@ -29,7 +29,7 @@ def create_workspace(body: WorkspaceCreate, principal: GlobalAdmin, ctx: Context
     """Create a workspace. Role: admin, with a key not bound to a workspace."""
     if workspace_exists(ctx, body.name):
         raise Conflict(f"workspace {body.name} exists", target=f"workspace:{body.name}")
-    ctx.workspace(body.name)
+    ctx.workspace(body.name, create=True)
     record_event(ctx, workspace=body.name, actor=principal.actor, action="workspace.create",
                  target=f"workspace:{body.name}")
     return summary(ctx, body.name)

@@ -161,12 +161,15 @@ def test_damaged_or_missing_checkpoint_is_a_finding(chain, content):
     assert ("missing" if content is None else "empty" if not content.strip() else "damaged") in out
 
 
+def use_key_file(monkeypatch, path, secret: str, mode: int) -> None:
+    path.write_text(secret)
+    path.chmod(mode)
+    monkeypatch.setenv("CTRLMAP_AUDIT_KEY_FILE", str(path))
+
+
 def test_another_key_cannot_verify_or_extend_the_chain(chain, tmp_path, monkeypatch):
     data, _ = chain
-    other = tmp_path / "other.key"
-    other.write_text("f" * 64)
-    other.chmod(0o600)
-    monkeypatch.setenv("CTRLMAP_AUDIT_KEY_FILE", str(other))
+    use_key_file(monkeypatch, tmp_path / "other.key", "f" * 64, 0o600)
     code, out = verify(data)
     assert code == 6 and "broken at event 1" in out
     ctx = Context(Settings.load("offline", data_dir=data))
@@ -177,16 +180,10 @@ def test_another_key_cannot_verify_or_extend_the_chain(chain, tmp_path, monkeypa
 
 def test_key_file_must_be_private_and_outside_the_data_dir(chain, tmp_path, monkeypatch):
     data, _ = chain
-    key = tmp_path / "shared.key"
-    key.write_text("a" * 64)
-    key.chmod(0o644)
-    monkeypatch.setenv("CTRLMAP_AUDIT_KEY_FILE", str(key))
+    use_key_file(monkeypatch, tmp_path / "shared.key", "a" * 64, 0o644)
     code, out = verify(data)
     assert code == 6 and "readable by group or others" in out and "chmod 600" in out
-    inside = data / "audit.key"
-    inside.write_text("a" * 64)
-    inside.chmod(0o600)
-    monkeypatch.setenv("CTRLMAP_AUDIT_KEY_FILE", str(inside))
+    use_key_file(monkeypatch, data / "audit.key", "a" * 64, 0o600)
     result = CliRunner().invoke(app, ["--data-dir", str(data), "audit", "verify"])
     assert result.exit_code == 6 and "inside the data directory" in " ".join(result.output.split())
 

@@ -236,6 +236,15 @@ class AuditEventPublic(Public):
     hash: str
 
 
+class DeniedPublic(Public):
+    client: str
+    window: datetime = Field(description="The minute (UTC) the refusals fall in.")
+    outcome: str = Field(description="unauthenticated, forbidden or signin-refused.")
+    count: int
+    actor: str = Field(description="Who the latest refused request came from, when a key was valid.")
+    last_target: str
+
+
 class VerificationPublic(Public):
     ok: bool
     events: int

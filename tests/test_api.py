@@ -45,6 +45,7 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("get", "/api/workspaces/{workspace}/audit"): "viewer",
     ("get", "/api/audit/verify"): G,
     ("get", "/api/audit/system"): G,
+    ("get", "/api/audit/denied"): G,
     ("get", "/api/workspaces/{workspace}/coverage"): "viewer",
     ("get", "/api/workspaces/{workspace}/areas"): "viewer",
     ("get", "/api/workspaces/{workspace}/narrative"): "viewer",
@@ -144,7 +145,7 @@ def test_every_route_needs_a_key_and_the_role(service):
 
 
 def test_refusals_are_counted_per_client_apart_from_the_chain(service):
-    client, tenants, _ = service
+    client, tenants, root = service
     t = tenants["beta"]
     for _ in range(3):
         assert client.get("/api/workspaces/beta/proposals").status_code == 401
@@ -156,6 +157,8 @@ def test_refusals_are_counted_per_client_apart_from_the_chain(service):
         rows = {r.outcome: r for r in s.scalars(select(DeniedRequestRow).where(DeniedRequestRow.client == "testclient"))}
     assert rows["unauthenticated"].count >= 3 and rows["unauthenticated"].actor == "anonymous"
     assert t.canary in rows["forbidden"].actor and "/approve" in rows["forbidden"].last_target
+    listed = client.get("/api/audit/denied", headers=root).json()
+    assert any(r["client"] == "testclient" and r["outcome"] == "forbidden" and r["count"] >= 1 for r in listed)
 
 
 def test_revoked_key_is_refused_at_once(service):

@@ -35,7 +35,7 @@ def verify(principal: GlobalAdmin, ctx: ContextDep) -> VerificationPublic:
 
 @router.get("/api/audit/system", response_model=list[AuditEventPublic])
 def system_events(principal: GlobalAdmin, ctx: ContextDep, limit: Limit = 100, offset: Offset = 0) -> list[dict]:
-    """Events outside any workspace (global keys, refused anonymous requests), newest first.
+    """Events outside any workspace (global keys, sign-ins with them), newest first.
     Role: admin, with a key not bound to a workspace."""
     with ctx.store.session() as s:
         return audit.events(s, SYSTEM, limit, offset)

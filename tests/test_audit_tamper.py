@@ -124,8 +124,26 @@ def test_rewritten_chain_is_caught(chain):
     data, db = chain
     sql(db, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
     _rewrite_unkeyed(db)
+    (data / "audit-head.json").write_text(json.dumps({"seq": EVENTS, "hash": row(db, EVENTS)["hash"]}))
     code, out = verify(data)
     assert code != 0 and "broken at event 2" in out and "without the audit key" in out
+
+
+def test_forged_event_appended_with_head_and_checkpoint_is_caught(chain):
+    """An attacker who can write the data directory appends an approval, moves the head row and rewrites the
+    checkpoint file to match: without the key the new event's hash does not verify."""
+    data, db = chain
+    fields = dict(seq=EVENTS + 1, workspace="acme", at="2026-12-03T09:00:00+00:00", actor="mallory",
+                  action="note.add", target="note:forged", outcome="ok", before={}, after={}, detail={},
+                  prev_hash=row(db, EVENTS)["hash"])
+    forged = event_hash(fields)
+    sql(db, "INSERT INTO audit_events (seq, workspace, at, actor, action, target, outcome, before, after, detail, "
+            "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, '{}', '{}', '{}', ?, ?)",
+        *[fields[k] for k in ("seq", "workspace", "at", "actor", "action", "target", "outcome", "prev_hash")], forged)
+    sql(db, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", EVENTS + 1, forged)
+    (data / "audit-head.json").write_text(json.dumps({"seq": EVENTS + 1, "hash": forged}))
+    code, out = verify(data)
+    assert code == 6 and f"broken at event {EVENTS + 1}" in out
 
 
 def test_downgraded_chain_is_caught_by_the_signed_checkpoint(chain):

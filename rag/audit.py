@@ -49,11 +49,13 @@ def keyed_hash(fields: dict, key: AuditKey) -> str:
 
 
 def chain_key(s: Session) -> AuditKey:
-    """The audit key of the settings the session's store was opened with."""
-    settings = s.info.get("settings")
-    if settings is None:
-        raise ConfigError("this database session carries no settings, so the audit key is unknown")
-    return load_key(settings)
+    """The audit key of the settings the session's store was opened with (read once per transaction)."""
+    if "audit_key" not in s.info:
+        settings = s.info.get("settings")
+        if settings is None:
+            raise ConfigError("this database session carries no settings, so the audit key is unknown")
+        s.info["audit_key"] = load_key(settings)
+    return s.info["audit_key"]
 
 
 def _keyed_from(s: Session) -> int | None:
@@ -86,7 +88,10 @@ def append(s: Session, *, workspace: str, actor: str, action: str, target: str, 
         head = AuditHeadRow(id=1, seq=0, hash=GENESIS)
         s.add(head)
         s.flush()
-    _open_epoch(s, head.seq, key)
+    if not s.info.get("audit_epoch_open"):
+        with s.no_autoflush:
+            _open_epoch(s, head.seq, key)
+        s.info["audit_epoch_open"] = True
     fields = dict(seq=head.seq + 1, workspace=workspace, at=datetime.now(timezone.utc).isoformat(),
                   actor=actor, action=action, target=target, outcome=outcome, before=before or {},
                   after=after or {}, detail={k: v for k, v in detail.items() if v is not None},

@@ -26,12 +26,16 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on [d
 
     from api.app import create_app
 
+    from rag.audit_key import load_key
+
     ctx = context()
     host, port = host or ctx.settings.host, port or ctx.settings.port
+    key = load_key(ctx.settings)  # fail now, not at the first decision, when the audit key is unusable
     app = create_app(ctx=ctx)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]listening on {host}[/]: put TLS in front of it; keys travel in every request")
-    console.print(f"ctrlmap on [bold]http://{host}:{port}/[/] (data in {ctx.settings.data_dir.resolve()})")
+    console.print(f"ctrlmap on [bold]http://{host}:{port}/[/] (data in {ctx.settings.data_dir.resolve()}; audit "
+                  f"chain key {key.key_id} from {key.source})", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 

@@ -11,6 +11,7 @@ browser protections to every response, the gate's own included.
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -90,7 +91,7 @@ class Gate:
         await run_in_threadpool(self.denials.note, client_of(scope), "unauthenticated", "anonymous",
                                 f"{scope['method']} {path}")
         if not path.startswith("/api/"):
-            return await _redirect(send, f"/signin?next={path}")
+            return await _redirect(send, f"/signin?next={quote(path, safe='/')}")
         await _json(send, 401, exc.as_dict(), {"WWW-Authenticate": "Bearer"})
 
 

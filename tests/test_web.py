@@ -142,6 +142,9 @@ def test_pages_need_a_signed_in_key_of_the_workspace(site):
     for page in PAGES:
         response = browser(client).get(f"/w/acme/{page}")
         assert response.status_code == 303 and response.headers["location"].startswith("/signin?next=/w/acme/")
+    injected = browser(client).get("/w/acme/review%0d%0aSet-Cookie:%20x=1")
+    assert injected.status_code == 303 and "set-cookie" not in injected.headers
+    assert injected.headers["location"] == "/signin?next=/w/acme/review%0D%0ASet-Cookie%3A%20x%3D1"
     signed_in = browser(client, t.keys[Role.viewer])
     assert signed_in.get("/").headers["location"] == "/w/acme/review"
     refused = signed_in.get("/w/other/review")

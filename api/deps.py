@@ -22,7 +22,6 @@ from rag.auth import Principal, Role, authenticate, require
 from rag.context import WORKSPACE_NAME, Context
 from rag.errors import Forbidden, InvalidInput, NotFound
 from rag.sessions import WebSession, resolve
-from rag.store import WorkspaceRow
 
 SESSION_COOKIE = "ctrlmap_session"
 CSRF_HEADER = "x-csrf-token"
@@ -100,8 +99,7 @@ class Access:
 def workspace_exists(ctx: Context, name: str) -> bool:
     if not WORKSPACE_NAME.match(name or ""):
         return False
-    with ctx.store.session() as s:
-        return s.get(WorkspaceRow, name) is not None
+    return ctx.store.has_workspace(name)
 
 
 def check_access(ctx: Context, principal: Principal, workspace: str) -> Access:

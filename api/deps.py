@@ -25,7 +25,6 @@ from rag.sessions import WebSession, resolve
 
 SESSION_COOKIE = "ctrlmap_session"
 CSRF_HEADER = "x-csrf-token"
-CSRF_FIELD = "csrf"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 

@@ -5,15 +5,15 @@ though the chain itself is intact. The API answers 200 with the findings."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app
 from rag.auth import Role, create_key
+from rag.settings import Settings
 from tests.test_api_seed import seed_tenant, seeded_context
 from tests.test_web import sign_in
 
@@ -31,9 +31,13 @@ def verify(data) -> tuple[int, str]:
     return result.exit_code, " ".join(result.output.split())
 
 
-def sql(data, statement: str, *params) -> None:
-    with sqlite3.connect(data / "ctrlmap.db") as conn:
-        conn.execute(statement, params)
+def sql(data, *statements: str) -> None:
+    """Run statements straight on the data directory's database (SQLite or PostgreSQL), as a tamperer would."""
+    engine = create_engine(Settings.load("offline", data_dir=data).db_url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    engine.dispose()
 
 
 def test_untouched_rows_agree_with_the_chain(seeded):
@@ -71,11 +75,8 @@ def test_rows_edited_behind_the_chain_are_findings(seeded, case):
 def test_deleted_approved_proposal_is_a_finding(seeded):
     data, tenant = seeded
     pid = tenant.proposals["access"]
-    with sqlite3.connect(data / "ctrlmap.db") as conn:
-        conn.execute("PRAGMA foreign_keys = OFF")
-        for table in ("citations", "decisions"):
-            conn.execute(f"DELETE FROM {table} WHERE proposal_id = ?", (pid,))
-        conn.execute("DELETE FROM proposals WHERE id = ?", (pid,))
+    sql(data, *[f"DELETE FROM {table} WHERE {column} = {pid}" for table, column in
+                (("citations", "proposal_id"), ("decisions", "proposal_id"), ("proposals", "id"))])
     code, out = verify(data)
     assert code == 6 and f"proposal {pid} (acme) was approved in the audit chain but is gone" in out
 

@@ -7,9 +7,9 @@ never a traceback; a chain written by the previous release (unkeyed) still verif
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -25,7 +25,7 @@ COLUMNS = ("workspace", "at", "actor", "action", "target", "outcome", "before", 
 
 @pytest.fixture
 def chain(tmp_path):
-    """A data directory whose database holds a chain of EVENTS decisions; returns (data_dir, db path)."""
+    """A data directory whose database holds a chain of EVENTS decisions; returns (data_dir, database URL)."""
     data = tmp_path / "data"
     ctx = Context(Settings.load("offline", data_dir=data))
     for i in range(1, EVENTS + 1):
@@ -34,7 +34,7 @@ def chain(tmp_path):
                      after={"status": "approved"}, comment=f"looks right {i}", document_sha256="ab" * 32,
                      model="scorer:test", prompt_version="judge-v1")
     ctx.close()
-    return data, data / "ctrlmap.db"
+    return data, ctx.settings.db_url
 
 
 def verify(data) -> tuple[int, str]:
@@ -43,14 +43,22 @@ def verify(data) -> tuple[int, str]:
 
 
 def sql(db, statement: str, *params) -> None:
-    with sqlite3.connect(db) as conn:
-        conn.execute(statement, params)
+    """Run one statement straight on the database (SQLite or PostgreSQL), as a tamperer would."""
+    for i in range(len(params)):
+        statement = statement.replace("?", f":p{i}", 1)
+    engine = create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(text(statement), {f"p{i}": json.dumps(v) if isinstance(v, (dict, list)) else v
+                                       for i, v in enumerate(params)})
+    engine.dispose()
 
 
 def row(db, seq: int) -> dict:
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return dict(conn.execute("SELECT * FROM audit_events WHERE seq = ?", (seq,)).fetchone())
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        found = dict(conn.execute(text("SELECT * FROM audit_events WHERE seq = :s"), {"s": seq}).mappings().one())
+    engine.dispose()
+    return {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in found.items()}  # JSON as text
 
 
 def test_intact_chain_verifies(chain):
@@ -160,7 +168,7 @@ def test_downgraded_chain_is_caught_by_the_signed_checkpoint(chain):
     mark.write_text(json.dumps({"seq": EVENTS, "hash": head["hash"], "keyed_from": None, "key_id": "x", "mac": "0" * 64}))
     code, out = verify(data)
     assert code == 6 and "signature does not match" in out
-    sql(db, "INSERT INTO audit_epochs (from_seq, scheme, key_id, sealed) VALUES (9, 'hmac-sha256', 'x', 1)")
+    sql(db, "INSERT INTO audit_epochs (from_seq, scheme, key_id, sealed) VALUES (9, 'hmac-sha256', 'x', ?)", True)
     mark.write_text(json.dumps({"seq": EVENTS, "hash": head["hash"]}))  # the previous release's format
     code, out = verify(data)
     assert code == 6 and "not signed" in out
@@ -221,7 +229,7 @@ def test_chain_of_the_previous_release_still_verifies(tmp_path):
     ctx = Context(Settings.load("offline", data_dir=data))
     ctx.store.ensure_workspace("acme")
     ctx.close()
-    db, prev = data / "ctrlmap.db", audit.GENESIS
+    db, prev = ctx.settings.db_url, audit.GENESIS
     for seq in (1, 2, 3):
         fields = dict(seq=seq, workspace="acme", at=f"2026-01-0{seq}T00:00:00+00:00", actor="old", action="note.add",
                       target=f"note:{seq}", outcome="ok", before={}, after={}, detail={}, prev_hash=prev)
@@ -229,7 +237,7 @@ def test_chain_of_the_previous_release_still_verifies(tmp_path):
         sql(db, "INSERT INTO audit_events (seq, workspace, at, actor, action, target, outcome, before, after, detail, "
                 "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, '{}', '{}', '{}', ?, ?)",
             seq, "acme", fields["at"], "old", "note.add", fields["target"], "ok", fields["prev_hash"], prev)
-    sql(db, "INSERT INTO audit_head (id, seq, hash) VALUES (1, 3, ?)", prev)
+    sql(db, "UPDATE audit_head SET seq = 3, hash = ? WHERE id = 1", prev)
     (data / "audit-head.json").write_text(json.dumps({"seq": 3, "hash": prev}))
     code, out = verify(data)
     assert code == 0 and "3 events verified (3 from before keying" in out

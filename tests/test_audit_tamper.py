@@ -238,6 +238,7 @@ def test_chain_of_the_previous_release_still_verifies(tmp_path):
                 "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, '{}', '{}', '{}', ?, ?)",
             seq, "acme", fields["at"], "old", "note.add", fields["target"], "ok", fields["prev_hash"], prev)
     sql(db, "UPDATE audit_head SET seq = 3, hash = ? WHERE id = 1", prev)
+    data.mkdir(exist_ok=True)  # on PostgreSQL the store does not make it
     (data / "audit-head.json").write_text(json.dumps({"seq": 3, "hash": prev}))
     code, out = verify(data)
     assert code == 0 and "3 events verified (3 from before keying" in out

@@ -15,6 +15,7 @@ from rag.ingest.pipeline import ingest_bytes
 from rag.review import mapped_frameworks
 from tests.seed_queue import seed
 from tests.test_ingest_select import TEMPLATED
+from tests.test_web import sign_in
 
 WS = "orient"
 
@@ -25,7 +26,7 @@ def site(ctx):
     templated = ingest_bytes(ctx, WS, "backup.md", TEMPLATED.encode())
     key, _ = create_key(ctx, Role.reviewer, WS, name="Ana Reviewer")
     with TestClient(create_app(ctx=ctx)) as client:
-        client.cookies.set("ctrlmap_key", key)
+        assert sign_in(client, key).status_code in (200, 303)
         yield client, templated.document_id
 
 

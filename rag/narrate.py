@@ -19,6 +19,7 @@ from rag import prose
 from rag.applicability import list_not_applicable
 from rag.context import Context
 from rag.corpus import passages_by_id
+from rag.errors import CitationError
 from rag.models import NarrativeSection, NarrativeStatement, Proposal, Status
 from rag.profile import SystemProfile, coerce, load
 from rag.review import list_proposals
@@ -116,9 +117,12 @@ def evidence(ctx: Context, approved: list[Proposal]) -> dict[str, list[Narrative
                 if same is not None:
                     same.proposal_ids += [] if p.id in same.proposal_ids else [p.id]
                     continue
-                found.append(NarrativeStatement(
-                    text=u.text, proposal_ids=[p.id], criterion=p.clause_id,
-                    citations=[cites.cite(passage, text, s, e, c.document_name) for s, e in u.spans]))
+                try:
+                    quoted = [cites.cite(passage, text, s, e, c.document_name) for s, e in u.spans]
+                except CitationError:  # e.g. an unrendered template placeholder: not policy text
+                    continue
+                found.append(NarrativeStatement(text=u.text, proposal_ids=[p.id], criterion=p.clause_id,
+                                                citations=quoted))
     return out
 
 

@@ -165,13 +165,14 @@ def test_api_and_web_offer_the_downloads(sample):
         word = client.get("/api/workspaces/demo/exports/description", headers=auth)
         assert word.status_code == 200 and word.content[:2] == b"PK"
         assert client.get("/api/workspaces/demo/exports/nope", headers=auth).status_code == 422
-        client.cookies.set("ctrlmap_key", key)
-        page = client.get("/w/demo/narrative").text
+    from tests.test_web import browser
+
+    with TestClient(create_app(ctx=ctx), follow_redirects=False) as client:
+        page = browser(client, key).get("/w/demo/narrative").text
         assert "/api/workspaces/demo/exports/bundle" in page and "<table class=\"ntable\">" in page
         assert 'id="profile-form"' not in page  # storing a profile is for admins
         admin, _ = create_key(ctx, Role.admin, "demo", name="admin")
-        client.cookies.set("ctrlmap_key", admin)
-        assert 'id="profile-form"' in client.get("/w/demo/narrative").text
+        assert 'id="profile-form"' in browser(client, admin).get("/w/demo/narrative").text
         assert client.get("/static/narrative.js").status_code == 200
 
 

@@ -5,6 +5,7 @@
   const form = document.getElementById("profile-form");
   if (!form) return;
   const WS = document.body.dataset.workspace;
+  const CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   const box = document.getElementById("profile-result");
   const area = document.getElementById("profile-yaml");
   document.getElementById("profile-file").addEventListener("change", async (ev) => {
@@ -15,7 +16,7 @@
     ev.preventDefault();
     const res = await fetch(`/api/workspaces/${encodeURIComponent(WS)}/narrative/profile`, {
       method: "PUT", credentials: "same-origin",
-      headers: { "X-Requested-With": "ctrlmap", "Content-Type": "application/json", Accept: "application/json" },
+      headers: { "X-CSRF-Token": CSRF, "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify({ yaml: area.value }),
     });
     const data = await res.json().catch(() => ({}));

@@ -176,24 +176,27 @@ def test_api_and_web_offer_the_downloads(sample):
         assert client.get("/static/narrative.js").status_code == 200
 
 
-def test_not_applicable_decisions_reach_dc8_and_the_soa(sample, monkeypatch):
-    """The review's clause-level not-applicable decisions (rag.applicability) become DC8 rows with their reason
-    and SoA exclusions; a criterion marked not applicable is no longer listed as unsupported."""
+def test_not_applicable_decisions_reach_dc8_and_the_soa(sample):
+    """The review's clause-level not-applicable decisions (`ctrlmap review na mark`) become DC8 rows with their
+    reason and SoA exclusions; a criterion marked not applicable is no longer listed as unsupported."""
     ctx, base = sample
-    decisions = [{"framework": "soc2-tsc-2017", "clause_id": "CC6.4", "reason": "The organization operates no "
-                  "facilities; hosting is carved out to the cloud provider.", "actor": "ciso", "at": "2026-05-01"},
-                 {"framework": "iso27001-2022", "clause_id": "A.7.1", "reason": "No offices or data centres are "
-                  "in scope.", "actor": "ciso", "at": "2026-05-01"}]
-    monkeypatch.setattr("rag.applicability.list_not_applicable", lambda _ctx, _ws: decisions)
-    monkeypatch.setattr("rag.narrate.list_not_applicable", lambda _ctx, _ws: decisions)
-    sections = narrative(ctx, "demo", current(ctx, "demo"))
-    dc8 = next(s for s in sections if s.key == "DC8")
-    assert dc8.columns and dc8.statements[0].cells[0] == "CC6.4 Physical access restrictions"
-    assert "operates no facilities" in dc8.statements[0].cells[1]
-    assert check(ctx, "demo", sections, current(ctx, "demo")) == []
-    report = json.loads(_cli(ctx, "narrate", "--check", "--json").stdout)
-    assert {c["id"]: c["status"] for c in report["criteria"]}["CC6.4"] == "not applicable"
-    assert _cli(ctx, "soa", "--out", str(base / "na")).exit_code == 0
-    row = next(line for line in (base / "na" / "statement-of-applicability.md").read_text(encoding="utf-8")
-               .splitlines() if line.startswith("| A.7.1 |"))
-    assert "| No |" in row and "No offices" in row and "Not applicable" in row
+    marks = [("soc2-tsc-2017", "CC6.4", "The organization operates no facilities; hosting is carved out."),
+             ("iso27001-2022", "A.7.1", "No offices or data centres are in scope.")]
+    for framework, clause, reason in marks:
+        result = _cli(ctx, "review", "na", "mark", framework, clause, "--reason", reason, "--as", "ciso")
+        assert result.exit_code == 0, result.output
+    try:
+        sections = narrative(ctx, "demo", current(ctx, "demo"))
+        dc8 = next(s for s in sections if s.key == "DC8")
+        assert dc8.columns and dc8.statements[0].cells[0] == "CC6.4 Physical access restrictions"
+        assert "operates no facilities" in dc8.statements[0].cells[1] and "ciso" in dc8.statements[0].cells[2]
+        assert check(ctx, "demo", sections, current(ctx, "demo")) == []
+        report = json.loads(_cli(ctx, "narrate", "--check", "--json").stdout)
+        assert {c["id"]: c["status"] for c in report["criteria"]}["CC6.4"] == "not applicable"
+        assert _cli(ctx, "soa", "--out", str(base / "na")).exit_code == 0
+        row = next(line for line in (base / "na" / "statement-of-applicability.md").read_text(encoding="utf-8")
+                   .splitlines() if line.startswith("| A.7.1 |"))
+        assert "| No |" in row and "No offices" in row and "Not applicable" in row
+    finally:
+        for framework, clause, _ in marks:
+            _cli(ctx, "review", "na", "clear", framework, clause, "--as", "ciso")

@@ -190,9 +190,14 @@ def _within(quote: str, approved: Citation, texts: dict[str, str]) -> Citation |
 
 def _version_texts(ctx: Context, sections: list[NarrativeSection]) -> dict[str, str]:
     from rag.corpus import texts_by_sha
-    from rag.narrate import statements
 
-    return texts_by_sha(ctx, {c.document_sha256 for st in statements(sections) for c in st.citations})
+    return texts_by_sha(ctx, {c.document_sha256 for st in _statements(sections) for c in st.citations})
+
+
+def _statements(sections: list[NarrativeSection]):
+    for section in sections:  # rag.narrate imports this module: walk the sections here, no import back
+        yield from section.statements
+        yield from _statements(section.subsections)
 
 
 def redraft(ctx: Context, workspace: str, profile: dict, sections: list[NarrativeSection],

@@ -32,7 +32,8 @@ class MappingRun:
 
 @dataclass
 class Candidate:
-    """A passage put before a judge for one clause: its text, where it sits, and the offline scores."""
+    """A passage put before a judge for one clause: its text, where it sits, and the offline scores
+    (`fused`: the passage's evidence; `confidence`: its document's offline confidence for the clause)."""
 
     passage: Passage
     document_name: str
@@ -43,9 +44,28 @@ class Candidate:
 
 @dataclass
 class JudgeItem:
+    """One clause for the judge: its candidates, best first, and what the offline scorer proposes. The judge
+    records its verdict per document in `verdicts` (document id -> satisfies / partial / does_not)."""
+
     clause: Clause
     candidates: list[Candidate]
-    offline: list[Proposal]  # what the offline scorer would propose for this clause
+    offline: list[Proposal]
+    verdicts: dict[int, str] = field(default_factory=dict)
+
+
+# How a judge's verdict moves the offline evidence: added to the log-odds of the offline confidence (the one
+# formula that combines judge and offline evidence, for ranking and for proposals). A verdict without a
+# verified quote is no verdict. Chosen leave-one-dataset-out with simulated judges (evals/REPORT.md).
+VERDICT_LOG_ODDS = {"satisfies": 3.0, "partial": 1.5, "does_not": -3.0}
+JUDGED_THRESHOLD = 0.25  # a judged document is proposed when its combined confidence reaches this
+
+
+def judged_confidence(offline: float, verdict: str | None) -> float:
+    """The offline confidence updated by the judge's verdict (unchanged when there is none)."""
+    if verdict not in VERDICT_LOG_ODDS:
+        return offline
+    p = min(max(offline, 1e-6), 1 - 1e-6)
+    return float(1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + VERDICT_LOG_ODDS[verdict]))))
 
 
 class Judge(Protocol):
@@ -54,20 +74,18 @@ class Judge(Protocol):
     def review(self, items: list[JudgeItem], progress: Progress | None = None) -> dict[str, list[Proposal]]: ...
 
 
-def candidates(signals: Signals, evidence: DocumentEvidence, c: int, limit: int, per_document: int = 2
+def candidates(signals: Signals, evidence: DocumentEvidence, c: int, documents: int, per_document: int = 1
                ) -> list[Candidate]:
-    """The clause's strongest passages, at most `per_document` from any one document."""
-    corpus, taken, out = signals.corpus, {}, []
-    col = {int(d): j for j, d in enumerate(evidence.documents)}
-    for i in np.argsort(-evidence.passage[c]):
-        p = corpus.passages[int(i)]
-        if taken.get(p.document_id, 0) >= per_document:
-            continue
-        taken[p.document_id] = taken.get(p.document_id, 0) + 1
-        out.append(Candidate(p, corpus.names.get(p.document_id, ""), corpus.texts[p.document_sha256],
-                             float(evidence.passage[c, i]), float(evidence.confidence[c, col[p.document_id]])))
-        if len(out) >= limit:
-            break
+    """Document first: the best `per_document` passages of each of the clause's top `documents` documents in
+    the offline ranking, best document first (the judge then packs them into its token allowance)."""
+    corpus, out = signals.corpus, []
+    for j in np.argsort(-evidence.confidence[c])[:documents]:
+        for i in evidence.best_passages(c, int(j), per_document):
+            p = corpus.passages[i]
+            if p.hidden:
+                continue
+            out.append(Candidate(p, corpus.names.get(p.document_id, ""), corpus.texts[p.document_sha256],
+                                 float(evidence.passage[c, i]), float(evidence.confidence[c, j])))
     return out
 
 
@@ -108,9 +126,12 @@ def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: lis
         offline[clause.key] = [p for p in (_proposal(ctx, signals, evidence, model, c, int(j), run) for j in chosen)
                                if p is not None]
     if judge is not None:
-        items = [JudgeItem(clause, candidates(signals, evidence, c, ctx.settings.judge_candidates),
+        items = [JudgeItem(clause, candidates(signals, evidence, c, ctx.settings.judge_documents,
+                                              ctx.settings.judge_passages_per_document),
                            offline[clause.key]) for c, clause in enumerate(clauses)]
         offline = {**offline, **judge.review(items, progress)}
+        for item in items:
+            run.rankings[item.clause.key] = _judged_ranking(run.rankings[item.clause.key], item.verdicts)
     for c, clause in enumerate(clauses):
         made = [p for p in offline.get(clause.key, []) if p.citations]
         run.proposals += made
@@ -127,6 +148,12 @@ def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: lis
         run.stats.update(model=usage.get("model"), prompt_version=usage.get("prompt_version"),
                          llm={k: v for k, v in usage.items() if k not in ("model", "prompt_version")})
     return run
+
+
+def _judged_ranking(ranking: list[tuple[int, float]], verdicts: dict[int, str]) -> list[tuple[int, float]]:
+    """The clause's documents re-ranked by the combined judge and offline evidence."""
+    combined = [(doc, judged_confidence(conf, verdicts.get(doc))) for doc, conf in ranking]
+    return sorted(combined, key=lambda dc: -dc[1])
 
 
 def _proposal(ctx: Context, signals: Signals, evidence: DocumentEvidence, model: ScorerModel, c: int, j: int,

@@ -150,7 +150,7 @@ class SpyJudge(LLMJudge):
     """The LLM judge, recording what each clause's request carried."""
 
     def review(self, items, progress=None):
-        self.sent = {item.clause.key: {c.passage.id for c in sendable(item, self.settings.judge_candidates)}
+        self.sent = {item.clause.key: {s.candidate.passage.id for s in sendable(item, self.settings)}
                      for item in items}
         return super().review(items, progress)
 

@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,20 @@ INSTRUCTION_LIKE = re.compile(
 
 def looks_like_instructions(text: str) -> bool:
     return bool(INSTRUCTION_LIKE.search(text))
+
+
+# --- logging ------------------------------------------------------------------------------------------
+
+HTTP_LOGGERS = ("httpx", "httpx2", "httpcore", "openai")
+_VERBOSE = False
+
+
+def http_logs(verbose: bool) -> None:
+    """HTTP request logs (one line per request at INFO) only when asked for (`ctrlmap --verbose`)."""
+    global _VERBOSE
+    _VERBOSE = verbose
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 # --- configuration ------------------------------------------------------------------------------------
@@ -220,10 +234,10 @@ class LLMClient:
 
     def __init__(self, settings: Settings, http_client: Any = None) -> None:
         self.settings = settings
+        http_logs(_VERBOSE)  # a library (wordllama) turns the root logger to INFO at import
         self.chat = make_chat_model(settings, http_client)
         self.usage = Usage(budget=settings.llm_token_budget)
         self.breaker = Breaker(settings.llm_breaker_failures)
-        self.cache = open_cache(settings)
         self._slots = threading.BoundedSemaphore(max(1, settings.llm_concurrency))
         self._runnables: dict[tuple[type, str], Any] = {}
         self.structured = settings.llm_structured_output  # "json_schema", or "json_mode" once a server refuses it
@@ -231,6 +245,10 @@ class LLMClient:
     @property
     def model(self) -> str:
         return self.settings.llm_model
+
+    @cached_property
+    def cache(self) -> "ResponseCache":
+        return open_cache(self.settings)
 
     @property
     def endpoint(self) -> str:

@@ -7,7 +7,7 @@ only ever as a delimited DATA block (see rag.llm). Its answer is used only after
 a passage that was not sent are discarded; every quote must meet the quote policy and is located in its
 passage by rag.citations.quote_citation, dropped when it is not there; a positive verdict left without a
 verified quote is no verdict. Each document's verdict is combined with its offline confidence by
-rag.mapping.judged_confidence, which ranks the clause's documents and decides what is proposed. A clause
+rag.mapping.combine, which ranks the clause's documents and decides what is proposed. A clause
 whose call fails (refusal, malformed JSON, schema violation, timeout, API error, spent budget) keeps its
 offline proposals; a refused key or model, or an endpoint the circuit breaker gave up on, stops the run
 (LLMRefused / LLMUnavailable). The model's rationale is stored as untrusted text. The judge only ever
@@ -31,7 +31,7 @@ from rag.context import Context
 from rag.errors import BudgetExceeded, LLMError, LLMRefused, LLMUnavailable
 from rag.llm import (LLMClient, Prompt, Reply, cache_key, cost, load_prompt, looks_like_instructions,
                      message_tokens, new_client, open_cache, prices)
-from rag.mapping import JUDGED_THRESHOLD, VERDICT_LOG_ODDS, Candidate, JudgeItem, Progress, judged_confidence, propose
+from rag.mapping import VERDICT_LOG_ODDS, Candidate, JudgeItem, Progress, judged_confidence, propose
 from rag.models import Clause, Coverage, Method, Proposal, sha256_hex
 from rag.settings import Settings
 
@@ -219,7 +219,8 @@ class LLMJudge:
 
     def proposals(self, item: JudgeItem, sent: list[Sent], judged: ClauseJudgment, reply: Reply) -> list[Proposal]:
         """Record the verdict per document in `item.verdicts` (a positive verdict counts only with a verified
-        quote) and propose the documents whose combined confidence reaches the threshold."""
+        quote) and propose each document with a verified positive verdict, with a provisional confidence;
+        rag.mapping.propose re-scores them with the combined evidence and keeps those above its threshold."""
         by_id = {f"P{n}": s for n, s in enumerate(sent, 1)}
         seen: set[str] = set()
         by_doc: dict[int, list[tuple[str, Candidate, list, str]]] = {}
@@ -243,8 +244,7 @@ class LLMJudge:
                 item.verdicts[doc] = j.verdict
             by_doc.setdefault(doc, []).append((j.verdict, cand, verified, j.rationale))
         made = [self._proposal(item.clause, rows, reply) for rows in by_doc.values()]
-        made = sorted((p for p in made if p.confidence >= JUDGED_THRESHOLD), key=lambda p: -p.confidence)
-        made = made[:self.settings.max_proposals_per_clause]
+        made.sort(key=lambda p: -p.confidence)
         self._count(judged=1, proposals=len(made))
         return made
 

@@ -53,25 +53,32 @@ class JudgeItem:
     verdicts: dict[int, str] = field(default_factory=dict)
 
 
-# How a judge's verdict moves the offline evidence: added to the log-odds of the offline confidence (the one
-# formula that combines judge and offline evidence, for ranking and for proposals). A verdict without a
-# verified quote is no verdict. Chosen leave-one-dataset-out with simulated judges (evals/REPORT.md).
+# How a judge's verdicts move the offline evidence: the one formula that combines judge and offline evidence,
+# for ranking and for proposals. A document's verdict for a clause (a positive one counts only with a verified
+# quote) adds its log-odds to the log-odds of the offline confidence, and so, at FAMILY_VERDICT_WEIGHT, does the
+# mean verdict on the same document for the clause's siblings (policies answer families of requirements).
+# Chosen leave-one-dataset-out with simulated judges (evals/REPORT.md, `python -m evals.judge_point`).
 VERDICT_LOG_ODDS = {"satisfies": 3.0, "partial": 1.5, "does_not": -3.0}
-JUDGED_THRESHOLD = 0.25  # a judged document is proposed when its combined confidence reaches this
+FAMILY_VERDICT_WEIGHT = 0.5
+JUDGED_THRESHOLD = 0.3  # a document the judge found evidence in is proposed when its combined confidence reaches this
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def combine(offline: np.ndarray, verdicts: np.ndarray, family: np.ndarray | None = None) -> np.ndarray:
+    """Clause x document confidence from the offline confidence and the verdicts' log-odds (0: no verdict)."""
+    z = _logit(offline) + verdicts
+    if family is not None and FAMILY_VERDICT_WEIGHT:
+        z = z + FAMILY_VERDICT_WEIGHT * (family @ verdicts)
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
 
 def judged_confidence(offline: float, verdict: str | None) -> float:
-    """The offline confidence updated by the judge's verdict (unchanged when there is none)."""
-    if verdict not in VERDICT_LOG_ODDS:
-        return offline
-    p = min(max(offline, 1e-6), 1 - 1e-6)
-    return float(1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + VERDICT_LOG_ODDS[verdict]))))
-
-
-class Judge(Protocol):
-    """Turns candidates into proposals (e.g. a language model judging them). It only ever proposes."""
-
-    def review(self, items: list[JudgeItem], progress: Progress | None = None) -> dict[str, list[Proposal]]: ...
+    """`combine` for one clause and document, without the siblings' verdicts (the judge's provisional figure)."""
+    return float(combine(np.array([offline]), np.array([VERDICT_LOG_ODDS.get(verdict, 0.0)]))[0])
 
 
 def candidates(signals: Signals, evidence: DocumentEvidence, c: int, documents: int, per_document: int = 1
@@ -129,9 +136,7 @@ def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: lis
         items = [JudgeItem(clause, candidates(signals, evidence, c, ctx.settings.judge_documents,
                                               ctx.settings.judge_passages_per_document),
                            offline[clause.key]) for c, clause in enumerate(clauses)]
-        offline = {**offline, **judge.review(items, progress)}
-        for item in items:
-            run.rankings[item.clause.key] = _judged_ranking(run.rankings[item.clause.key], item.verdicts)
+        offline = {**offline, **_judged(ctx, items, judge.review(items, progress), evidence, run)}
     for c, clause in enumerate(clauses):
         made = [p for p in offline.get(clause.key, []) if p.citations]
         run.proposals += made
@@ -150,10 +155,34 @@ def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: lis
     return run
 
 
-def _judged_ranking(ranking: list[tuple[int, float]], verdicts: dict[int, str]) -> list[tuple[int, float]]:
-    """The clause's documents re-ranked by the combined judge and offline evidence."""
-    combined = [(doc, judged_confidence(conf, verdicts.get(doc))) for doc, conf in ranking]
-    return sorted(combined, key=lambda dc: -dc[1])
+def _judged(ctx: Context, items: list[JudgeItem], judged: dict[str, list[Proposal]], evidence: DocumentEvidence,
+            run: MappingRun) -> dict[str, list[Proposal]]:
+    """Rank every judged clause's documents by the combined evidence, and keep (re-scored by it) the judge's
+    proposals whose combined confidence reaches JUDGED_THRESHOLD; fallbacks (offline proposals) stay as they are."""
+    from rag.score import neighbours
+
+    col = {int(d): j for j, d in enumerate(evidence.documents)}
+    verdicts = np.zeros((len(items), len(col)), dtype=np.float32)
+    for c, item in enumerate(items):
+        for doc, verdict in item.verdicts.items():
+            verdicts[c, col[doc]] = VERDICT_LOG_ODDS[verdict]
+    family = neighbours([item.clause for item in items], ctx.catalog)[0] if items else None
+    combined = combine(evidence.confidence[:len(items)], verdicts, family)
+    out = {}
+    for c, item in enumerate(items):
+        order = np.argsort(-combined[c])
+        run.rankings[item.clause.key] = [(int(evidence.documents[j]), float(combined[c, j])) for j in order]
+        made = []
+        for p in judged.get(item.clause.key, item.offline):
+            if p.method != Method.llm:
+                made.append(p)
+                continue
+            confidence = float(combined[c, col[p.document_id]])
+            if confidence >= JUDGED_THRESHOLD:
+                made.append(p.model_copy(update={"confidence": round(confidence, 4)}))
+        made.sort(key=lambda p: -p.confidence)
+        out[item.clause.key] = made[:ctx.settings.max_proposals_per_clause]
+    return out
 
 
 def _proposal(ctx: Context, signals: Signals, evidence: DocumentEvidence, model: ScorerModel, c: int, j: int,

@@ -68,11 +68,13 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def combine(offline: np.ndarray, verdicts: np.ndarray, family: np.ndarray | None = None) -> np.ndarray:
+def combine(offline: np.ndarray, verdicts: np.ndarray, family: np.ndarray | None = None,
+            family_weight: float | None = None) -> np.ndarray:
     """Clause x document confidence from the offline confidence and the verdicts' log-odds (0: no verdict)."""
+    family_weight = FAMILY_VERDICT_WEIGHT if family_weight is None else family_weight
     z = _logit(offline) + verdicts
-    if family is not None and FAMILY_VERDICT_WEIGHT:
-        z = z + FAMILY_VERDICT_WEIGHT * (family @ verdicts)
+    if family is not None and family_weight:
+        z = z + family_weight * (family @ verdicts)
     return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
 

@@ -22,7 +22,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Fewer candidates, smaller passages: quick first look at a large policy set.
     "fast": {"mode": "offline", "candidates_per_clause": 30, "max_proposals_per_clause": 3},
     # More candidates per clause and a judge that sees more of them (LLM when configured).
-    "thorough": {"candidates_per_clause": 120, "max_proposals_per_clause": 8, "judge_candidates": 8},
+    "thorough": {"candidates_per_clause": 120, "max_proposals_per_clause": 8, "judge_input_tokens": 4000},
     # Any OpenAI-compatible endpoint; the judge and narrative writer switch on.
     "llm": {"mode": "llm"},
     # A local Ollama server (OpenAI-compatible API); embeddings stay offline.
@@ -58,10 +58,10 @@ class Settings(BaseSettings):
     max_proposals_per_clause: int = 5
     citations_per_proposal: int = 2
     judge_candidates: int = 6  # (older setting, kept for presets) see judge_documents / judge_input_tokens
-    judge_documents: int = 16  # the judge sees the best passage(s) of this many top documents per clause ...
+    judge_documents: int = 26  # the judge sees the best passage(s) of up to this many top documents per clause ...
     judge_passages_per_document: int = 1
     judge_input_tokens: int = 2500  # ... packed, best document first, into at most this many input tokens
-    judge_passage_chars: int = 700  # each passage as an excerpt around its best sentence
+    judge_passage_chars: int = 300  # each passage as an excerpt (whole sentences) around its best sentence
 
     # language model (any OpenAI-compatible endpoint, or Azure OpenAI)
     openai_api_key: SecretStr | None = Field(

@@ -147,7 +147,8 @@ def data_block(body: dict) -> dict:
 
 
 def schema_name(body: dict) -> str:
-    return body["response_format"]["json_schema"]["name"]
+    """The response schema a request asks for ("" for the plain pre-flight request)."""
+    return body.get("response_format", {}).get("json_schema", {}).get("name", "")
 
 
 def first_sentence(text: str) -> str:

@@ -81,7 +81,9 @@ class SimulatedEndpoint:
         labeled = self.gold.get((req["framework"], req["id"]), set())
         judgments = [self._judge(req, p, p["document"] in labeled) for p in data["passages"]]
         content = json.dumps({"judgments": judgments})
-        prompt_tokens = sum(count_tokens(m["content"]) for m in body["messages"])
+        # as a provider counts them: the messages and the response schema
+        prompt_tokens = (sum(count_tokens(m["content"]) for m in body["messages"])
+                         + count_tokens(json.dumps(body.get("response_format", {}), separators=(",", ":"))))
         return httpx2.Response(200, json=_completion(content, body.get("model", ""), prompt_tokens,
                                                      count_tokens(content)))
 

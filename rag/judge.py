@@ -117,6 +117,9 @@ def sendable(item: JudgeItem, settings: Settings, prompt: Prompt | None = None) 
             break
         used += cost
         out.append(sent)
+    # the entries were counted alone; nested in the block they carry more indentation: check the whole request
+    while out and message_tokens(prompt, request_data(item.clause, out), ClauseJudgment) > settings.judge_input_tokens:
+        out.pop()
     return out
 
 

@@ -475,10 +475,12 @@ def message_tokens(prompt: Prompt, data: dict, schema: type[BaseModel]) -> int:
 
 @lru_cache(maxsize=16)
 def _fixed_tokens(prompt: Prompt, schema: type[BaseModel]) -> int:
-    """The system prompt and the response schema: the same in every call."""
+    """The system prompt and the response format with its schema: the same in every call."""
     from rag.embeddings import count_tokens
 
-    return count_tokens(prompt.system) + count_tokens(json.dumps(schema.model_json_schema(), separators=(",", ":")))
+    response_format = {"type": "json_schema", "json_schema": {"name": schema.model_json_schema().get("title", ""),
+                                                              "strict": True, "schema": schema.model_json_schema()}}
+    return count_tokens(prompt.system) + count_tokens(json.dumps(response_format, separators=(",", ":")))
 
 
 def new_client(ctx_or_settings, http_client: Any = None) -> LLMClient:

@@ -60,7 +60,7 @@ class JudgeItem:
 # Chosen leave-one-dataset-out with simulated judges (evals/REPORT.md, `python -m evals.judge_point`).
 VERDICT_LOG_ODDS = {"satisfies": 3.0, "partial": 1.5, "does_not": -3.0}
 FAMILY_VERDICT_WEIGHT = 0.5
-JUDGED_THRESHOLD = 0.3  # a document the judge found evidence in is proposed when its combined confidence reaches this
+JUDGED_THRESHOLD = 0.35  # a document the judge found evidence in is proposed when its combined confidence reaches this
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -21,8 +21,8 @@ from rag.context import Context
 from rag.errors import LLMRefused, LLMUnavailable
 from rag.judge import LLMJudge, make_judge
 from rag.llm import LLMClient, http_logs
-from tests.test_llm_fakes import (DUMMY_KEY, Transport, completion, fake_server, judge_item, judgments,
-                                  llm_settings)
+from tests.test_llm_fakes import (DUMMY_KEY, Transport, completion, fake_server, judge_item, judge_items,
+                                  judgments, llm_settings)
 
 P1_TEXT = "All workforce accounts use single sign-on with phishing-resistant multi-factor authentication."
 
@@ -38,15 +38,6 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _items(n: int):
-    items = []
-    for k in range(n):
-        item = judge_item()
-        item.clause = item.clause.model_copy(update={"id": f"CC6.{k + 1}"})
-        items.append(item)
-    return items
 
 
 def _cli(tmp_path, *args, env=None):
@@ -96,7 +87,7 @@ def test_breaker_stops_a_run_against_a_server_that_is_down(tmp_path, llm_env):
     judge = make_judge(ctx)
     started = time.perf_counter()
     with pytest.raises(LLMUnavailable, match="consecutive failures"):
-        judge.review(_items(40))
+        judge.review(judge_items(40))
     assert time.perf_counter() - started < 30
     usage = judge.usage_summary()
     assert usage["attempts"] <= ctx.settings.llm_breaker_failures + ctx.settings.llm_concurrency
@@ -119,7 +110,7 @@ def test_breaker_stops_a_hung_server_and_charges_the_timed_out_attempts(tmp_path
     original, llm.pause = llm.pause, lambda seconds: None
     try:
         with pytest.raises(LLMUnavailable, match="timeout"):
-            judge.review(_items(5))
+            judge.review(judge_items(5))
     finally:
         llm.pause = original
         release.set()
@@ -137,7 +128,7 @@ def test_a_success_resets_the_breaker(tmp_path, llm_env, monkeypatch):
                           else completion(judgments(("P1", "satisfies", [P1_TEXT]))))
     ctx = Context(llm_settings(tmp_path, llm_concurrency=1))
     judge = LLMJudge(ctx, LLMClient(ctx.settings, transport.client()))
-    out = judge.review(_items(4))
+    out = judge.review(judge_items(4))
     assert len(out) == 4 and judge.usage_summary()["calls"] == 4 and judge.client.breaker.reason is None
 
 
@@ -149,7 +140,7 @@ def test_each_run_has_its_own_client_and_the_budget_is_a_hard_ceiling(tmp_path, 
                                                      prompt_tokens=900, completion_tokens=1200))
     ctx = Context(llm_settings(tmp_path, llm_concurrency=4, llm_token_budget=12_000))
     first = LLMJudge(ctx, LLMClient(ctx.settings, transport.client()))
-    first.review(_items(12))
+    first.review(judge_items(12))
     spent = first.client.usage.spent
     assert 0 < spent <= 12_000 and "BudgetExceeded" in (first.usage_summary()["stopped"] or "")
     second = make_judge(ctx)  # the next run in the same process starts from zero

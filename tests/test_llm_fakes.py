@@ -83,6 +83,16 @@ def judge_item() -> JudgeItem:
     return JudgeItem(CLAUSE, cands, [offline])
 
 
+def judge_items(n: int) -> list[JudgeItem]:
+    """`judge_item()` for n clauses (CC6.1, CC6.2, ...)."""
+    items = []
+    for k in range(n):
+        item = judge_item()
+        item.clause = item.clause.model_copy(update={"id": f"CC6.{k + 1}"})
+        items.append(item)
+    return items
+
+
 def dc5_sections() -> tuple[list[NarrativeSection], dict[str, str]]:
     """An extractive narrative whose DC5 holds two approved statements (proposals 11 and 12), and the
     version texts they cite."""

@@ -23,8 +23,8 @@ from rag.llm import LLMClient, load_prompt
 from rag.models import Coverage, Method, Status
 from tests.test_llm_fakes import vcr_cassette_dir, vcr_config  # noqa: F401 (fixtures)
 from tests.test_llm_fakes import (ACCESS_POLICY, DUMMY_KEY, RATE_LIMITED, SERVED_MODEL, USE_POLICY, VCR_CONFIG,
-                                  Transport, completion, data_block, is_hand_written, judge_item, judgments,
-                                  llm_settings)
+                                  Transport, completion, data_block, is_hand_written, judge_item, judge_items,
+                                  judgments, llm_settings)
 
 P1 = "All workforce accounts use single sign-on with phishing-resistant multi-factor authentication."
 TEXTS = {judge_item().candidates[0].passage.document_sha256: ACCESS_POLICY,
@@ -239,15 +239,6 @@ def test_cache_misses_when_a_passage_changes(tmp_path, llm_env):
     assert len(transport.bodies) == 3
 
 
-def _items(n: int):
-    items = []
-    for k in range(n):
-        item = judge_item()
-        item.clause = item.clause.model_copy(update={"id": f"CC6.{k + 1}"})
-        items.append(item)
-    return items
-
-
 def test_budget_stops_cleanly_and_keeps_what_was_made(tmp_path, llm_env):
     probe = _judge(tmp_path / "probe")
     from rag.judge import ClauseJudgment, output_estimate
@@ -258,7 +249,7 @@ def test_budget_stops_cleanly_and_keeps_what_was_made(tmp_path, llm_env):
     transport = Transport(_answer)
     # an attempt holds its input estimate (with a margin) plus max_tokens while in flight
     judge = _judge(tmp_path, transport, llm_concurrency=1, llm_token_budget=probe.client.reservation(one) + 50)
-    items = _items(3)
+    items = judge_items(3)
     out = judge.review(items)
     assert out["soc2-tsc-2017:CC6.1"][0].method == Method.llm
     assert out["soc2-tsc-2017:CC6.2"] == items[1].offline and out["soc2-tsc-2017:CC6.3"] == items[2].offline
@@ -283,7 +274,7 @@ def test_concurrency_is_limited(tmp_path, llm_env):
         return _answer(body, n)
 
     judge = _judge(tmp_path, Transport(slow), llm_concurrency=2)
-    out = judge.review(_items(6))
+    out = judge.review(judge_items(6))
     assert len(out) == 6 and state["peak"] == 2
 
 

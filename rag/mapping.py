@@ -1,6 +1,9 @@
 """Propose mappings: for every assessable clause of the chosen frameworks, the documents whose passages
 satisfy it, each with a confidence, a coverage judgment and verified citations; clauses with nothing above
-the operating threshold are gaps. Proposals are only ever proposals: approval is a person's decision."""
+the operating threshold are gaps. With a judge (rag.judge), the judge sees document-first candidates and its
+verdicts are combined with the offline confidence by one formula (`combine`), which ranks each clause's
+documents and decides which judged proposals are kept. Proposals are only ever proposals: approval is a
+person's decision."""
 
 from __future__ import annotations
 
@@ -81,6 +84,13 @@ def combine(offline: np.ndarray, verdicts: np.ndarray, family: np.ndarray | None
 def judged_confidence(offline: float, verdict: str | None) -> float:
     """`combine` for one clause and document, without the siblings' verdicts (the judge's provisional figure)."""
     return float(combine(np.array([offline]), np.array([VERDICT_LOG_ODDS.get(verdict, 0.0)]))[0])
+
+
+class Judge(Protocol):
+    """Turns candidates into proposals (e.g. a language model judging them), recording its verdict per
+    document in each item's `verdicts`. It only ever proposes."""
+
+    def review(self, items: list[JudgeItem], progress: Progress | None = None) -> dict[str, list[Proposal]]: ...
 
 
 def candidates(signals: Signals, evidence: DocumentEvidence, c: int, documents: int, per_document: int = 1

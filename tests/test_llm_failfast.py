@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.context import Context
-from rag.errors import LLMRefused, LLMUnavailable
+from rag.errors import LLMUnavailable
 from rag.judge import LLMJudge, make_judge
 from rag.llm import LLMClient, http_logs
 from tests.test_llm_fakes import (DUMMY_KEY, Transport, completion, fake_server, judge_item, judge_items,

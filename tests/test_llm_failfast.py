@@ -41,8 +41,13 @@ def _closed_port() -> int:
 
 
 def _cli(tmp_path, *args, env=None):
+    """The CLI on a data directory whose default workspace exists (empty: the run stops before any work)."""
     from api.cli import app
+    from rag.settings import Settings
 
+    ctx = Context(Settings.load("offline", data_dir=tmp_path / "data"))
+    ctx.workspace(create=True)
+    ctx.close()
     return CliRunner().invoke(app, ["--data-dir", str(tmp_path / "data"), *args], env=env)
 
 

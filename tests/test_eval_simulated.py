@@ -17,6 +17,8 @@ from api.cli import app
 from evals.simulated import parse_judge, quote_from
 from rag.errors import InvalidInput
 
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
 CEILING_FLOOR, ORACLE_F1_FLOOR, NOISY_F1_FLOOR = 0.90, 0.70, 0.30
 
 

@@ -191,6 +191,17 @@ class AuditHeadRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditEpochRow(Base):
+    """From which event on the chain uses which hash scheme (and key): events before the first epoch are the
+    previous release's plain sha256 chain."""
+
+    __tablename__ = "audit_epochs"
+    from_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(32))
+    key_id: Mapped[str] = mapped_column(String(32))
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False)  # a signed checkpoint was seen: never recreate it
+
+
 class RunRow(Base):
     __tablename__ = "runs"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -217,6 +228,31 @@ class ApiKeyRow(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class WebSessionRow(Base):
+    """A signed-in browser: the cookie holds a random id, the store only its sha256."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _ts()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DeniedRequestRow(Base):
+    """Refused requests counted per client, outcome and minute: kept apart from the audit chain and pruned."""
+
+    __tablename__ = "denied_requests"
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(256), default="")
+    last_target: Mapped[str] = mapped_column(String(256), default="")
+    last_at: Mapped[datetime] = _ts()
+
+
 class Store:
     """Engines and sessions. On SQLite the database runs in WAL mode (readers never wait for writers) and
     write transactions start with BEGIN IMMEDIATE, so concurrent writers queue instead of failing. Writers of
@@ -234,8 +270,9 @@ class Store:
             self.engine = self.write_engine = create_engine(url, pool_pre_ping=True)
         if upgrade:  # the schema comes from the migrations (rag/migrations), never from create_all
             migrate.upgrade(self.engine, self.write_engine)
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        info = {"settings": settings}  # the audit chain reads its key through the session
+        self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False, info=info)
         event.listen(self._write, "before_flush", _check_lengths)
         self._writer = threading.RLock() if self.is_sqlite else nullcontext()
 

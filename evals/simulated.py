@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import httpx2
 from pydantic import SecretStr
 
+from rag import placeholders
 from rag.embeddings import count_tokens
 from rag.errors import InvalidInput
 from rag.ingest.chunk import sentence_spans
@@ -100,8 +101,9 @@ class SimulatedEndpoint:
 
 
 def quote_from(text: str) -> str:
-    """A quote that meets the quote policy: the longest sentence of 8-60 words, else 8-30 leading words."""
-    sentences = [text[s:e] for s, e in sentence_spans(text, 0, len(text))]
+    """A quote that meets the quote policy: the longest sentence of 8-60 words without a template placeholder
+    (never citable), else 8-30 leading words."""
+    sentences = [text[s:e] for s, e in placeholders.clean_spans(text, sentence_spans(text, 0, len(text)))]
     fitting = [s for s in sentences if 8 <= len(s.split()) <= 60]
     if fitting:
         return max(fitting, key=lambda s: len(s.split()))

@@ -26,8 +26,12 @@ def main_options(
     workspace: Optional[str] = typer.Option(None, "--workspace", "-w", help="Workspace (tenant) to work in."),
     catalog: list[Path] = typer.Option([], help="Load licensed official text over the bundled descriptions "
                                                 "(OSCAL JSON, CSV id,title,text, or JSON list). Repeatable."),
+    verbose: bool = typer.Option(False, "--verbose", help="Also log every HTTP request to the model endpoint."),
 ) -> None:
+    from rag.llm import http_logs
+
     STATE.preset, STATE.data_dir, STATE.workspace, STATE.catalogs = preset, data_dir, workspace, list(catalog)
+    http_logs(verbose)
 
 
 # --- demo ---------------------------------------------------------------------------------------------

@@ -30,13 +30,19 @@ def eval_command(
     catalog: list[Path] = typer.Option([], "--catalog", exists=True, dir_okay=False,
                                        help="Load another catalog (OSCAL, CSV or JSON) over the bundled one, "
                                             "e.g. the reference texts. Repeatable."),
+    judge: list[str] = typer.Option([], "--judge", help="Also run the LLM path under a SIMULATED judge of known "
+                                                        "quality, in its own rows: oracle (answers from the gold "
+                                                        "labels) or noisy:P (the oracle with a share P of its "
+                                                        "answers flipped, seeded). Repeatable."),
 ) -> None:
     """Score the mapping pipeline (and the baselines) on real labeled policy sets."""
     from evals import report as reporting
     from evals.run import evaluate
+    from evals.simulated import parse_judge
 
     if mode not in ("offline", "llm"):
         raise typer.BadParameter("mode must be offline or llm")
+    judges = [parse_judge(j) for j in judge]
     factory = _judge_factory() if mode == "llm" else None
     methods = ["ctrlmap", "bm25", "dense", "hybrid"] if baselines else ["ctrlmap"]
     results = []
@@ -44,7 +50,7 @@ def eval_command(
         console.print(f"[cyan]•[/] {path.name}: ingesting through the pipeline into a throw-away workspace")
         try:
             results += evaluate(path, framework or None, mode, [*STATE.catalogs, *catalog], methods, factory,
-                                log=lambda line: console.print(line, highlight=False))
+                                log=lambda line: console.print(line, highlight=False), judges=judges)
         except InvalidInput as exc:
             if len(dataset) == 1:
                 raise
@@ -64,9 +70,15 @@ def eval_command(
 
 
 def _judge_factory():
-    def make(ctx):
-        from rag.judge import make_judge
+    """A fresh judge (own client, budget and usage) per framework run, after one pre-flight check of the
+    configured endpoint (a refused key, an unknown model or a server that is down stops here, exit 8)."""
+    from rag.judge import make_judge
+    from rag.llm import new_client
+    from rag.settings import Settings
 
+    new_client(Settings.load(STATE.preset or "llm", data_dir=STATE.data_dir, mode="llm")).preflight()
+
+    def make(ctx):
         return make_judge(ctx)
 
     return make

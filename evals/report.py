@@ -26,6 +26,8 @@ def means(results: list[RunResult]) -> list[dict]:
     for r in results:
         by[r.method].append(r)
     return [{"method": m, "pairs": len(rs), "mean map": round(sum(r.map for r in rs) / len(rs), 3),
+             "mean ceiling": round(sum(r.extra.get("ceiling", 0.0) for r in rs) / len(rs), 3)
+             if all("ceiling" in r.extra for r in rs) else None,
              "mean f1": round(sum(r.f1 for r in rs) / len(rs), 3),
              "mean kappa": round(sum(r.kappa for r in rs) / len(rs), 3),
              "citation failures": sum(r.citation_failures for r in rs)} for m, rs in by.items()]
@@ -42,11 +44,13 @@ def markdown(results: list[RunResult], title: str = "ctrlmap mapping evaluation"
     for row in table:
         out.append("| " + " | ".join(_fmt(row[c]) for c in COLUMNS) + " |")
     out += ["", "## Means over dataset x framework pairs", "", "| method | pairs | mean MAP | mean F1 | mean kappa |"
-            " citation failures |", "|---|---|---|---|---|---|"]
+            " mean candidate ceiling | citation failures |", "|---|---|---|---|---|---|---|"]
     for m in means(results):
+        ceiling = "" if m["mean ceiling"] is None else f"{m['mean ceiling']:.3f}"
         out.append(f"| {m['method']} | {m['pairs']} | {m['mean map']:.3f} | {m['mean f1']:.3f} | "
-                   f"{m['mean kappa']:.3f} | {m['citation failures']} |")
-    llm = [r for r in results if r.extra.get("calls") is not None]
+                   f"{m['mean kappa']:.3f} | {ceiling} | {m['citation failures']} |")
+    out += simulated_section(results)
+    llm = [r for r in results if r.extra.get("calls") is not None and r.mode != "simulated"]
     if llm:
         out += ["", "## Language model usage", "", "| dataset | framework | calls | input tokens | output tokens |"
                 " cost (USD) | cache hits |", "|---|---|---|---|---|---|---|"]
@@ -56,6 +60,28 @@ def markdown(results: list[RunResult], title: str = "ctrlmap mapping evaluation"
                        f"{e.get('output_tokens')} | {e.get('cost_usd')} | {e.get('cache_hits')} |")
     out += ["", "![MAP and F1 by dataset and framework against the baselines](eval.png)", ""]
     return "\n".join(out)
+
+
+SIM_NOTE = ("Simulated judges answer from the gold labels (oracle) or flip a seeded share P of those answers "
+            "(noisy:P), served in process through the same client, parsing and quote checks as a real model. "
+            "They measure the pipeline around a model (what reaches the judge, how verdicts become proposals "
+            "and rankings), never a model's quality.")
+
+
+def simulated_section(results: list[RunResult]) -> list[str]:
+    """Per pair and simulated judge: candidate ceiling, P/R/F1, MAP, calls and tokens per clause."""
+    sims = [r for r in results if r.mode == "simulated"]
+    if not sims:
+        return []
+    out = ["", "## Simulated judges (simulations, not a model)", "", SIM_NOTE, "",
+           "| dataset | framework | judge | ceiling | precision | recall | F1 | MAP | calls / clause | "
+           "input tokens / clause | output tokens / clause |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sims:
+        e = r.extra
+        out.append(f"| {r.dataset} | {r.framework} | {r.method} | {e['ceiling']:.3f} | {r.precision:.3f} | "
+                   f"{r.recall:.3f} | {r.f1:.3f} | {r.map:.3f} | {e['calls_per_clause']:.2f} | "
+                   f"{e['input_tokens_per_clause']:.0f} | {e['output_tokens_per_clause']:.0f} |")
+    return out
 
 
 def _fmt(v) -> str:

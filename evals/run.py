@@ -1,5 +1,6 @@
 """`ctrlmap eval`: ingest a labeled dataset through the real pipeline into a throw-away workspace, map every
-labeled framework, and score the pipeline and the baselines (bm25, dense, hybrid) in the same run."""
+labeled framework, and score the pipeline and the baselines (bm25, dense, hybrid) in the same run; optionally
+the LLM path under simulated judges of known quality (evals.simulated), each in its own rows."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from rag.settings import Settings
 from evals import baselines
 from evals.datasets import Dataset, load
 from evals.metrics import KS, mean_average_precision, pair_scores, recall_at
+from evals.simulated import JudgeSpec, simulated_judge
 
 WORKSPACE = "eval"
 
@@ -64,6 +66,7 @@ class Workspace:
     ctx: Context
     doc_of: dict[int, str]  # stored document id -> dataset doc id
     ingest_seconds: float
+    names: dict[int, str] = field(default_factory=dict)  # stored document id -> its name in the workspace
 
 
 def prepare(dataset: Dataset, mode: str = "offline", catalogs: list[Path] | None = None,
@@ -77,10 +80,11 @@ def prepare(dataset: Dataset, mode: str = "offline", catalogs: list[Path] | None
     if rejected:
         print(f"warning: {len(rejected)} document(s) rejected: {[(r.name, r.message) for r in rejected[:3]]}")
     doc_of = {r.document_id: Path(r.name).stem for r in results if r.document_id}
+    names = {r.document_id: r.name for r in results if r.document_id}
     for document_id, doc_id in doc_of.items():  # titles from docs_meta.jsonl, as a user would name them
         if dataset.titles.get(doc_id):
             set_title(ctx, WORKSPACE, document_id, dataset.titles[doc_id])
-    return Workspace(dataset, ctx, doc_of, time.perf_counter() - started)
+    return Workspace(dataset, ctx, doc_of, time.perf_counter() - started, names)
 
 
 def gold_and_clauses(ws: Workspace, framework: str) -> tuple[dict[str, set[str]], dict[str, list[Clause]], list[str]]:
@@ -114,7 +118,7 @@ def _rank_controls(stand_in: dict[str, list[Clause]], scores: dict[str, dict[str
 
 
 def evaluate_framework(ws: Workspace, framework: str, mode: str, methods: list[str], judge=None,
-                       log: Callable[[str], None] = print) -> list[RunResult]:
+                       log: Callable[[str], None] = print, judges: list[JudgeSpec] = ()) -> list[RunResult]:
     gold, stand_in, skipped = gold_and_clauses(ws, framework)
     if not gold:
         return []
@@ -124,6 +128,10 @@ def evaluate_framework(ws: Workspace, framework: str, mode: str, methods: list[s
     if "ctrlmap" in methods:
         results.append(_ctrlmap(ws, framework, mode, clauses, stand_in, gold, skipped, judge))
         log(_line(results[-1]))
+        for spec in judges:
+            sim = simulated_judge(ws.ctx, spec, _gold_names(ws, framework, stand_in, gold))
+            results.append(_ctrlmap(ws, framework, "simulated", clauses, stand_in, gold, skipped, sim, spec.label))
+            log(_line(results[-1]))
     for method in [m for m in methods if m in baselines.METHODS]:
         started = time.perf_counter()
         scores = baselines.scores(ws.ctx, WORKSPACE, clauses, method, ws.doc_of)
@@ -135,8 +143,26 @@ def evaluate_framework(ws: Workspace, framework: str, mode: str, methods: list[s
     return results
 
 
+def _gold_names(ws: Workspace, framework: str, stand_in, gold) -> dict[tuple[str, str], set[str]]:
+    """(framework, clause id) -> names of the documents labeled for it (for a simulated judge)."""
+    name_of = {doc: ws.names[d] for d, doc in ws.doc_of.items()}
+    out: dict[tuple[str, str], set[str]] = {}
+    for control, leaves in stand_in.items():
+        for leaf in leaves:
+            out.setdefault((framework, leaf.id), set()).update(name_of[d] for d in gold[control] if d in name_of)
+    return out
+
+
+def _ceiling(ws: Workspace, stand_in, gold, sent: dict[str, set[int]]) -> float:
+    """Share of gold (control, document) pairs whose document reached the judge for the control."""
+    pairs = [(control, doc) for control, docs in gold.items() for doc in docs]
+    reached = {control: {ws.doc_of[d] for leaf in leaves for d in sent.get(leaf.key, ())}
+               for control, leaves in stand_in.items()}
+    return sum(doc in reached[control] for control, doc in pairs) / len(pairs) if pairs else 0.0
+
+
 def _ctrlmap(ws: Workspace, framework: str, mode: str, clauses: list[Clause], stand_in, gold, skipped,
-             judge) -> RunResult:
+             judge, method: str = "ctrlmap") -> RunResult:
     started = time.perf_counter()
     run = propose(ws.ctx, WORKSPACE, [framework], clauses=clauses, judge=judge)
     scores = {key: {ws.doc_of[d]: conf for d, conf in ranking} for key, ranking in run.rankings.items()}
@@ -153,8 +179,13 @@ def _ctrlmap(ws: Workspace, framework: str, mode: str, clauses: list[Clause], st
              "catalog_version": ws.ctx.catalog.version,
              "ingest_seconds": round(ws.ingest_seconds, 2)}
     if judge is not None and hasattr(judge, "usage_summary"):
-        extra.update(judge.usage_summary())
-    return _result(ws, framework, mode, "ctrlmap", gold, rankings, pairs, ws.dataset.doc_ids, failures, started,
+        usage = judge.usage_summary()
+        extra.update(usage, judge=method if method != "ctrlmap" else usage.get("model"),
+                     ceiling=round(_ceiling(ws, stand_in, gold, judge.sent_documents), 4),
+                     calls_per_clause=round(usage["calls"] / len(clauses), 3),
+                     input_tokens_per_clause=round(usage["input_tokens"] / len(clauses), 1),
+                     output_tokens_per_clause=round(usage["output_tokens"] / len(clauses), 1))
+    return _result(ws, framework, mode, method, gold, rankings, pairs, ws.dataset.doc_ids, failures, started,
                    skipped, extra)
 
 
@@ -171,14 +202,18 @@ def _result(ws, framework, mode, method, gold, rankings, pairs, documents, failu
 
 
 def _line(r: RunResult) -> str:
-    return (f"  {r.dataset:22s} {r.framework:15s} {r.method:8s} MAP {r.map:.3f}  R@5 {r.recall_at['5']:.3f}  "
+    sim = (f"  ceiling {r.extra['ceiling']:.3f} in/clause {r.extra['input_tokens_per_clause']:.0f}"
+           if "ceiling" in r.extra else "")
+    return (f"  {r.dataset:22s} {r.framework:15s} {r.method:8s}{sim} MAP {r.map:.3f}  R@5 {r.recall_at['5']:.3f}  "
             f"P {r.precision:.3f} R {r.recall:.3f} F1 {r.f1:.3f} kappa {r.kappa:.3f}  "
             f"cit.fail {r.citation_failures}  {r.seconds:.1f}s")
 
 
 def evaluate(dataset_dir: Path, frameworks: list[str] | None = None, mode: str = "offline",
              catalogs: list[Path] | None = None, methods: list[str] | None = None, judge_factory=None,
-             log: Callable[[str], None] = print) -> list[RunResult]:
+             log: Callable[[str], None] = print, judges: list[JudgeSpec] = ()) -> list[RunResult]:
+    """Rows per framework: ctrlmap (offline, or judged by the configured model with `judge_factory`), each
+    simulated judge in `judges` (own rows, labeled as simulations), and the baselines."""
     dataset = load(dataset_dir)
     known = Catalog.load(catalogs or []).frameworks
     keys = [f for f in (frameworks or dataset.frameworks()) if f in known and f in dataset.labels]
@@ -190,8 +225,8 @@ def evaluate(dataset_dir: Path, frameworks: list[str] | None = None, mode: str =
     ws = prepare(dataset, mode, catalogs)
     methods = methods or ["ctrlmap", *baselines.METHODS]
     try:
-        # one judge per framework, so each run reports its own calls, tokens and cost
+        # a fresh judge (and client) per framework run, so each row reports its own calls, tokens and cost
         return [r for key in keys for r in evaluate_framework(
-            ws, key, mode, methods, judge_factory(ws.ctx) if judge_factory else None, log)]
+            ws, key, mode, methods, judge_factory(ws.ctx) if judge_factory else None, log, judges)]
     finally:
         ws.ctx.close()

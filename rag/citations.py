@@ -77,10 +77,32 @@ def locate(quote: str, passage: Passage) -> tuple[int, int] | None:
     return start, end
 
 
-def quote_citation(quote: str, passage: Passage, text: str, document_name: str | None = None) -> Citation | None:
-    """A verified citation for a quote claimed to be in the passage, or None if it is not there."""
+# The quote policy for quotes from elsewhere (a model): a whole sentence of the passage (of at least
+# SENTENCE_MIN_WORDS words), or at least QUOTE_MIN_WORDS consecutive words; never more than QUOTE_MAX_WORDS.
+# The judge prompt (prompts/judge-system.md) states the same numbers.
+QUOTE_MIN_WORDS, QUOTE_MAX_WORDS, SENTENCE_MIN_WORDS = 8, 60, 3
+
+
+def quote_policy_ok(span: tuple[int, int], passage: Passage, text: str) -> bool:
+    """Whether the located span is long enough to be evidence and short enough to be a quote."""
+    from rag.ingest.chunk import sentence_spans
+
+    words = len(text[span[0]:span[1]].split())
+    if words > QUOTE_MAX_WORDS:
+        return False
+    if words >= QUOTE_MIN_WORDS:
+        return True
+    return words >= SENTENCE_MIN_WORDS and span in sentence_spans(text, passage.start, passage.end)
+
+
+def quote_citation(quote: str, passage: Passage, text: str, document_name: str | None = None, *,
+                   policy: bool = False) -> Citation | None:
+    """A verified citation for a quote claimed to be in the passage, or None if it is not there. With
+    `policy` (a model's quotes), also None when it breaks the quote policy (a fragment such as "Executiv",
+    or a whole passage pasted as one quote)."""
     span = locate(quote, passage)
-    if span is None or passage.hidden or placeholders.has(text[span[0]:span[1]]):
+    if span is None or passage.hidden or placeholders.has(text[span[0]:span[1]]) \
+            or (policy and not quote_policy_ok(span, passage, text)):
         return None
     return cite(passage, text, span[0], span[1], document_name)
 

@@ -156,3 +156,20 @@ class LLMNotConfigured(LLMError):
 class BudgetExceeded(LLMError):
     http_status = 429
     code = "budget_exceeded"
+
+
+class LLMRefused(LLMError):
+    """The endpoint rejected the key (401/403) or does not know the model (404): no call can succeed."""
+
+    exit_code = 8
+    http_status = 502
+    code = "llm_refused"
+
+
+class LLMUnavailable(LLMError):
+    """The endpoint cannot be reached or keeps failing (connection errors, timeouts, 5xx): the circuit
+    breaker stopped calling it."""
+
+    exit_code = 8
+    http_status = 503
+    code = "llm_unavailable"

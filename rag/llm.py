@@ -8,9 +8,12 @@ What this layer guarantees to its callers (the judge and the narrative writer):
 - structured output in JSON-schema mode, and a reply is used only when it parses strictly as JSON and
   validates against the pydantic schema; refusals, malformed JSON and schema violations are reported as
   failures, never guessed at;
-- timeouts, and retries with exponential backoff on 429 and 5xx (the openai client does this:
-  `max_retries`, honouring `Retry-After`), a concurrency limit, a per-run token budget that stops cleanly
-  (`BudgetExceeded`), token and cost accounting, and a cache so unchanged inputs make no second call.
+- timeouts, and retries with exponential backoff on 429, 5xx, timeouts and connection errors (honouring
+  `Retry-After`), a circuit breaker that stops calling an endpoint that keeps failing (`LLMUnavailable`), a
+  concurrency limit, a per-run token budget that is a hard ceiling (`BudgetExceeded`; see rag.llm_budget),
+  token and cost accounting, and a cache so unchanged inputs make no second call;
+- a rejected key or an unknown model raises `LLMRefused` (no call can succeed, so the run stops), and
+  `LLMClient.preflight` finds either with one cheap call before a run starts.
 """
 
 from __future__ import annotations
@@ -20,17 +23,19 @@ import json
 import logging
 import re
 import sqlite3
+import random
 import threading
-import weakref
+import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from rag.errors import BudgetExceeded, LLMError, LLMNotConfigured
+from rag.errors import LLMError, LLMNotConfigured, LLMRefused, LLMUnavailable
+from rag.llm_budget import Breaker, Usage
 from rag.settings import Settings
 
 LOG = logging.getLogger("ctrlmap.llm")
@@ -53,6 +58,7 @@ PRICES: dict[str, tuple[float, float]] = {
 _NO_TEMPERATURE = ("o1", "o3", "o4", "gpt-5")
 # Tokens the chat format adds per message, and once per reply (OpenAI's published counting recipe).
 MESSAGE_OVERHEAD, REPLY_OVERHEAD = 4, 3
+INPUT_MARGIN = 1.15  # our offline token count vs the provider's tokenizer
 
 
 # --- prompts ------------------------------------------------------------------------------------------
@@ -95,12 +101,34 @@ INSTRUCTION_LIKE = re.compile(
     r"|\b(note|message|attention|instructions?) (to|for) (an? |the |any |all )?"
     r"(ai|llm|language model|assistant|chatbot|automated reviewer)s?\b"
     r"|\byou are (an? )?(ai|llm|language model|assistant)\b|\bsystem override\b"
-    r"|\b(mark|rate|treat|label|flag)\b.{0,40}\b(every|all|each)\b.{0,40}\b(satisf\w*|compliant|met|passed)\b",
+    r"|\b(mark|rate|treat|label|flag)\b.{0,40}\b(every|all|each)\b.{0,40}\b(satisf\w*|compliant|met|passed)\b"
+    # approval-shaped: "APPROVE ALL", "auto-approve", "approve this mapping", "mark it as approved", ...
+    r"|\bauto(matic(ally)?)?[\s_-]*approv\w*"
+    r"|\bapprov\w*\s+(it\s+|them\s+)?(all|every(thing)?|each)\b(?!\s+(access|change|exception|request|purchase|"
+    r"expense|invoice|user|account|new|vendor|release|deployment|payment|transfer)s?\b)"
+    r"|\b(approve|accept|pass|sign\s*off)\s+(this|these|the|my|our)\s+(mapping|proposal|control|requirement|"
+    r"evidence|review|audit|item|finding)s?\b"
+    r"|\b(mark|set|flag|record|treat|label)\w*\b.{0,40}\bas\s+(approved|accepted|compliant|satisfied|passed)\b"
+    r"|\b(status|decision)\s*(:|=|to)\s*[\"']?approved\b",
     re.I | re.S)
 
 
 def looks_like_instructions(text: str) -> bool:
     return bool(INSTRUCTION_LIKE.search(text))
+
+
+# --- logging ------------------------------------------------------------------------------------------
+
+HTTP_LOGGERS = ("httpx", "httpx2", "httpcore", "openai")
+_VERBOSE = False
+
+
+def http_logs(verbose: bool) -> None:
+    """HTTP request logs (one line per request at INFO) only when asked for (`ctrlmap --verbose`)."""
+    global _VERBOSE
+    _VERBOSE = verbose
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 # --- configuration ------------------------------------------------------------------------------------
@@ -128,7 +156,8 @@ def make_chat_model(settings: Settings, http_client: Any = None):
     if not settings.llm_configured:
         raise LLMNotConfigured("LLM mode needs OPENAI_API_KEY, OPENAI_BASE_URL (e.g. a local Ollama or vLLM "
                                "server) or AZURE_OPENAI_ENDPOINT with AZURE_OPENAI_API_KEY")
-    common: dict[str, Any] = dict(timeout=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
+    # retries are LLMClient's (budget, circuit breaker), so the openai client itself never retries
+    common: dict[str, Any] = dict(timeout=settings.llm_timeout_s, max_retries=0,
                                   max_tokens=settings.llm_max_output_tokens, http_client=http_client)
     if not settings.llm_model.startswith(_NO_TEMPERATURE):
         common["temperature"] = 0
@@ -146,51 +175,6 @@ def make_chat_model(settings: Settings, http_client: Any = None):
 
 
 # --- accounting ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Usage:
-    """What a run has spent. Thread-safe; `reserve` enforces the token budget before each call."""
-
-    budget: int
-    calls: int = 0
-    cache_hits: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    reserved: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def spent(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-    def reserve(self, tokens: int) -> None:
-        with self._lock:
-            if self.spent + self.reserved + tokens > self.budget:
-                raise BudgetExceeded(f"token budget of {self.budget:,} reached ({self.spent:,} spent); "
-                                     "raise CTRLMAP_LLM_TOKEN_BUDGET to continue", target="llm")
-            self.reserved += tokens
-
-    def release(self, reserved: int) -> None:
-        with self._lock:
-            self.reserved -= reserved
-
-    def settle(self, reserved: int, input_tokens: int, output_tokens: int, usd: float) -> None:
-        with self._lock:
-            self.reserved -= reserved
-            self.calls += 1
-            self.input_tokens += input_tokens
-            self.output_tokens += output_tokens
-            self.cost_usd = round(self.cost_usd + usd, 6)
-
-    def hit(self) -> None:
-        with self._lock:
-            self.cache_hits += 1
-
-    def as_dict(self) -> dict:
-        return {"calls": self.calls, "cache_hits": self.cache_hits, "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens, "cost_usd": round(self.cost_usd, 6)}
 
 
 class ResponseCache:
@@ -245,13 +229,15 @@ class Reply:
 
 
 class LLMClient:
-    """One per run: the chat model, the budget and usage, the cache and the concurrency limit."""
+    """One per run: the chat model, the budget and usage, the circuit breaker, the cache and the concurrency
+    limit. Make a fresh one for every run (`new_client`) so that usage and budget are that run's alone."""
 
     def __init__(self, settings: Settings, http_client: Any = None) -> None:
         self.settings = settings
+        http_logs(_VERBOSE)  # a library (wordllama) turns the root logger to INFO at import
         self.chat = make_chat_model(settings, http_client)
         self.usage = Usage(budget=settings.llm_token_budget)
-        self.cache = open_cache(settings)
+        self.breaker = Breaker(settings.llm_breaker_failures)
         self._slots = threading.BoundedSemaphore(max(1, settings.llm_concurrency))
         self._runnables: dict[tuple[type, str], Any] = {}
         self.structured = settings.llm_structured_output  # "json_schema", or "json_mode" once a server refuses it
@@ -260,44 +246,90 @@ class LLMClient:
     def model(self) -> str:
         return self.settings.llm_model
 
+    @cached_property
+    def cache(self) -> "ResponseCache":
+        return open_cache(self.settings)
+
+    @property
+    def endpoint(self) -> str:
+        return self.settings.azure_endpoint or self.settings.openai_base_url or "https://api.openai.com/v1"
+
     def ask(self, prompt: Prompt, data: dict, schema: type[BaseModel], key: str, estimate: int) -> Reply:
-        """One structured call (or a cache hit). Raises BudgetExceeded before a call the budget cannot
-        cover, and LLMError when the endpoint refuses the credentials or the model name."""
+        """One structured call (or a cache hit), retried on 429, 5xx, timeouts and connection errors.
+        Raises BudgetExceeded before an attempt the budget cannot cover, LLMRefused when the endpoint refuses
+        the credentials or the model name, and LLMUnavailable once the circuit breaker is open."""
         cached = self.cache.get(key)
         if cached is not None:
             self.usage.hit()
             return Reply(data=cached["data"], model=cached.get("model", self.model), cached=True,
                          usage={"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "cached": True})
-        self.usage.reserve(estimate)
         messages = [("system", prompt.system), ("user", prompt.render(data))]
-        try:
-            reply, tokens = self._call(messages, schema)
-        except BaseException:
-            self.usage.release(estimate)
-            raise
-        self.usage.settle(estimate, tokens[0], tokens[1], reply.usage.get("cost_usd", 0.0))
+        estimate = self.reservation(estimate)
+        reply = Reply(failure="api")
+        for attempt in range(self.settings.llm_max_retries + 1):
+            self.breaker.check()
+            self.usage.reserve(estimate)
+            reply, wait = self._attempt(messages, schema, estimate)
+            if wait is None:
+                break
+            if attempt < self.settings.llm_max_retries:
+                pause(wait if wait > 0 else backoff(attempt))
         if reply.data is not None:
             self.cache.put(key, self.model, prompt.version, {"data": reply.data, "model": reply.model})
         return reply
 
-    def _call(self, messages: list, schema: type[BaseModel]) -> tuple[Reply, tuple[int, int]]:
+    def reservation(self, estimate: int) -> int:
+        """What one attempt holds against the budget while in flight: the caller's estimate with a margin for
+        the provider's tokenizer, plus the reply's ceiling (max_tokens), so the budget is never overrun."""
+        return int(estimate * INPUT_MARGIN) + 1 + self.settings.llm_max_output_tokens
+
+    def _attempt(self, messages: list, schema: type[BaseModel], estimate: int) -> tuple[Reply, float | None]:
+        """One request. Returns the reply and None, or a retryable failure and the seconds the server asked
+        to wait (0: use the backoff). Settles the attempt's reservation either way."""
+        import openai
+
+        try:
+            with self._slots:
+                out = self._invoke(messages, schema)
+        except openai.APIConnectionError as exc:  # includes timeouts
+            timeout = isinstance(exc, openai.APITimeoutError)
+            # a timed-out request may have been processed (and billed); a refused connection was not
+            (self.usage.charge if timeout else self.usage.release)(estimate)
+            self.breaker.failure("timeout" if timeout else f"cannot connect: {exc}", self.endpoint)
+            return Reply(failure="timeout" if timeout else "api", detail=str(exc)[:300]), 0.0
+        except openai.RateLimitError as exc:
+            self.usage.release(estimate)
+            return Reply(failure="rate_limited", detail=str(exc)[:300]), retry_after(exc)
+        except openai.InternalServerError as exc:
+            self.usage.charge(estimate)
+            self.breaker.failure(f"HTTP {exc.status_code}", self.endpoint)
+            return Reply(failure="api", detail=f"{type(exc).__name__}: {exc}"[:300]), retry_after(exc)
+        except (openai.OpenAIError, ValueError, KeyError) as exc:
+            self.breaker.success()
+            reply, tokens = self._failure(exc, estimate)
+            self.usage.settle(estimate, *tokens, reply.usage.get("cost_usd", 0.0))
+            return reply, None
+        self.breaker.success()
+        reply, tokens = out
+        self.usage.settle(estimate, *tokens, reply.usage.get("cost_usd", 0.0))
+        return reply, None
+
+    def _invoke(self, messages: list, schema: type[BaseModel]) -> tuple[Reply, tuple[int, int]]:
         import openai
 
         method = self.structured
-        runnable = self._runnable(schema, method)
         sent = messages if method == "json_schema" else _schema_in_system_message(messages, schema)
         try:
-            with self._slots:
-                out = runnable.invoke(sent)
-        except (openai.OpenAIError, ValueError, KeyError) as exc:
+            out = self._runnable(schema, method).invoke(sent)
+        except openai.APIStatusError as exc:
             if method == "json_schema" and _refuses_json_schema(exc):
                 # Some OpenAI-compatible servers (llama.cpp's, older vLLM or Ollama) accept only JSON mode: the
                 # schema then goes in the system message, and the reply is validated the same strict way.
                 LOG.warning("the endpoint refused response_format json_schema; using JSON mode with the schema "
                             "in the instructions for the rest of this run")
                 self.structured = "json_mode"
-                return self._call(messages, schema)
-            return self._failure(exc)
+                return self._invoke(messages, schema)
+            raise
         raw = out["raw"]
         meta = getattr(raw, "usage_metadata", None) or {}
         tokens = (int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0)))
@@ -312,17 +344,12 @@ class LLMClient:
                 schema.model_json_schema(), method=method, include_raw=True, **options)
         return runnable
 
-    def _failure(self, exc: Exception) -> tuple[Reply, tuple[int, int]]:
+    def _failure(self, exc: Exception, estimate: int) -> tuple[Reply, tuple[int, int]]:
         """A failed call as a Reply the caller falls back on; refused credentials or model name raise."""
         import openai
 
         if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)):
-            raise LLMError(f"the model endpoint refused the request ({type(exc).__name__}): check the key, "
-                           f"base URL and model name {self.model!r}", target="llm") from exc
-        if isinstance(exc, openai.APITimeoutError):
-            return Reply(failure="timeout", detail=str(exc)), (0, 0)
-        if isinstance(exc, openai.RateLimitError):
-            return Reply(failure="rate_limited", detail=str(exc)), (0, 0)
+            raise refused(exc, self.model, self.endpoint) from exc
         if isinstance(exc, (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError)):
             # the client refuses to parse a reply cut off at the token limit or stopped by a filter
             failure = "malformed" if isinstance(exc, openai.LengthFinishReasonError) else "refusal"
@@ -338,6 +365,64 @@ class LLMClient:
                        "cost_usd": cost(self.settings, *tokens), "cached": False}
         reply.model = model or self.model
         return reply
+
+    def preflight(self) -> dict:
+        """One cheap call (a one-token reply) before a run: is the endpoint reachable, the key accepted and
+        the model known? Raises LLMRefused or LLMUnavailable with a message saying which; counts in usage."""
+        import openai
+
+        estimate = 16 + self.settings.llm_preflight_tokens
+        self.usage.reserve(estimate)
+        api = self.chat.root_client.with_options(max_retries=0, timeout=min(self.settings.llm_timeout_s, 15.0))
+        try:
+            out = api.chat.completions.create(model=self.model, max_tokens=self.settings.llm_preflight_tokens,
+                                              messages=[{"role": "user", "content": "Reply with OK."}])
+        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
+            self.usage.release(estimate)
+            raise refused(exc, self.model, self.endpoint) from exc
+        except openai.BadRequestError:  # the server answered and knows the model; it dislikes the tiny request
+            self.usage.release(estimate)
+            return {"endpoint": self.endpoint, "model": self.model, "ok": True}
+        except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as exc:
+            self.usage.release(estimate)
+            raise LLMUnavailable(f"the model endpoint {self.endpoint} did not answer the pre-flight check "
+                                 f"({type(exc).__name__}: {str(exc)[:120]}); is the server running?",
+                                 target="llm") from exc
+        tokens = (out.usage.prompt_tokens, out.usage.completion_tokens) if out.usage else (0, 0)
+        self.usage.settle(estimate, *tokens, cost(self.settings, *tokens))
+        return {"endpoint": self.endpoint, "model": out.model or self.model, "ok": True}
+
+
+def refused(exc: Exception, model: str, endpoint: str) -> LLMRefused:
+    import openai
+
+    if isinstance(exc, openai.NotFoundError):
+        why = f"does not know the model {model!r} (HTTP 404): check CTRLMAP_LLM_MODEL and the base URL"
+    else:
+        why = (f"rejected the credentials (HTTP {getattr(exc, 'status_code', '401')}): check OPENAI_API_KEY "
+               "(or the Azure key)")
+    return LLMRefused(f"the model endpoint {endpoint} {why}", target="llm")
+
+
+def retry_after(exc: Exception) -> float:
+    """Seconds a 429 or 5xx reply asks the client to wait (retry-after-ms or retry-after), capped at 20 s."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    try:
+        if headers.get("retry-after-ms"):
+            return min(20.0, float(headers["retry-after-ms"]) / 1000)
+        if headers.get("retry-after"):
+            return min(20.0, float(headers["retry-after"]))
+    except ValueError:
+        pass
+    return 0.0
+
+
+def backoff(attempt: int) -> float:
+    return min(8.0, 0.5 * 2 ** attempt) * (0.75 + 0.5 * random.random())
+
+
+def pause(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _refuses_json_schema(exc: Exception) -> bool:
@@ -390,20 +475,19 @@ def message_tokens(prompt: Prompt, data: dict, schema: type[BaseModel]) -> int:
 
 @lru_cache(maxsize=16)
 def _fixed_tokens(prompt: Prompt, schema: type[BaseModel]) -> int:
-    """The system prompt and the response schema: the same in every call."""
+    """The system prompt and the response format with its schema: the same in every call."""
     from rag.embeddings import count_tokens
 
-    return count_tokens(prompt.system) + count_tokens(json.dumps(schema.model_json_schema(), separators=(",", ":")))
+    response_format = {"type": "json_schema", "json_schema": {"name": schema.model_json_schema().get("title", ""),
+                                                              "strict": True, "schema": schema.model_json_schema()}}
+    return count_tokens(prompt.system) + count_tokens(json.dumps(response_format, separators=(",", ":")))
 
 
-_CLIENTS: "weakref.WeakKeyDictionary[Any, LLMClient]" = weakref.WeakKeyDictionary()
-_CLIENTS_LOCK = threading.Lock()
+def new_client(ctx_or_settings, http_client: Any = None) -> LLMClient:
+    """A fresh client (its own budget, usage and breaker) for one run. Pass the same client to the judge and
+    the narrative writer of that run so both count against one budget."""
+    settings = getattr(ctx_or_settings, "settings", ctx_or_settings)
+    return LLMClient(settings, http_client)
 
 
-def client_for(ctx, http_client: Any = None) -> LLMClient:
-    """The run's client for this context, shared by the judge and the narrative writer (one budget)."""
-    with _CLIENTS_LOCK:
-        client = _CLIENTS.get(ctx)
-        if client is None or http_client is not None:
-            client = _CLIENTS[ctx] = LLMClient(ctx.settings, http_client)
-        return client
+client_for = new_client  # the name older callers use; it no longer caches a client per context

@@ -1,6 +1,9 @@
 """Propose mappings: for every assessable clause of the chosen frameworks, the documents whose passages
 satisfy it, each with a confidence, a coverage judgment and verified citations; clauses with nothing above
-the operating threshold are gaps. Proposals are only ever proposals: approval is a person's decision."""
+the operating threshold are gaps. With a judge (rag.judge), the judge sees document-first candidates and its
+verdicts are combined with the offline confidence by one formula (`combine`), which ranks each clause's
+documents and decides which judged proposals are kept. Proposals are only ever proposals: approval is a
+person's decision."""
 
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ class MappingRun:
 
 @dataclass
 class Candidate:
-    """A passage put before a judge for one clause: its text, where it sits, and the offline scores."""
+    """A passage put before a judge for one clause: its text, where it sits, and the offline scores
+    (`fused`: the passage's evidence; `confidence`: its document's offline confidence for the clause)."""
 
     passage: Passage
     document_name: str
@@ -43,31 +47,64 @@ class Candidate:
 
 @dataclass
 class JudgeItem:
+    """One clause for the judge: its candidates, best first, and what the offline scorer proposes. The judge
+    records its verdict per document in `verdicts` (document id -> satisfies / partial / does_not)."""
+
     clause: Clause
     candidates: list[Candidate]
-    offline: list[Proposal]  # what the offline scorer would propose for this clause
+    offline: list[Proposal]
+    verdicts: dict[int, str] = field(default_factory=dict)
+
+
+# How a judge's verdicts move the offline evidence: the one formula that combines judge and offline evidence,
+# for ranking and for proposals. A document's verdict for a clause (a positive one counts only with a verified
+# quote) adds its log-odds to the log-odds of the offline confidence, and so, at FAMILY_VERDICT_WEIGHT, does the
+# mean verdict on the same document for the clause's siblings (policies answer families of requirements).
+# Chosen leave-one-dataset-out with simulated judges (evals/REPORT.md, `python -m evals.judge_point`).
+VERDICT_LOG_ODDS = {"satisfies": 3.0, "partial": 1.5, "does_not": -3.0}
+FAMILY_VERDICT_WEIGHT = 0.5
+JUDGED_THRESHOLD = 0.35  # a document the judge found evidence in is proposed when its combined confidence reaches this
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def combine(offline: np.ndarray, verdicts: np.ndarray, family: np.ndarray | None = None,
+            family_weight: float | None = None) -> np.ndarray:
+    """Clause x document confidence from the offline confidence and the verdicts' log-odds (0: no verdict)."""
+    family_weight = FAMILY_VERDICT_WEIGHT if family_weight is None else family_weight
+    z = _logit(offline) + verdicts
+    if family is not None and family_weight:
+        z = z + family_weight * (family @ verdicts)
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+def judged_confidence(offline: float, verdict: str | None) -> float:
+    """`combine` for one clause and document, without the siblings' verdicts (the judge's provisional figure)."""
+    return float(combine(np.array([offline]), np.array([VERDICT_LOG_ODDS.get(verdict, 0.0)]))[0])
 
 
 class Judge(Protocol):
-    """Turns candidates into proposals (e.g. a language model judging them). It only ever proposes."""
+    """Turns candidates into proposals (e.g. a language model judging them), recording its verdict per
+    document in each item's `verdicts`. It only ever proposes."""
 
     def review(self, items: list[JudgeItem], progress: Progress | None = None) -> dict[str, list[Proposal]]: ...
 
 
-def candidates(signals: Signals, evidence: DocumentEvidence, c: int, limit: int, per_document: int = 2
+def candidates(signals: Signals, evidence: DocumentEvidence, c: int, documents: int, per_document: int = 1
                ) -> list[Candidate]:
-    """The clause's strongest passages, at most `per_document` from any one document."""
-    corpus, taken, out = signals.corpus, {}, []
-    col = {int(d): j for j, d in enumerate(evidence.documents)}
-    for i in np.argsort(-evidence.passage[c]):
-        p = corpus.passages[int(i)]
-        if taken.get(p.document_id, 0) >= per_document:
-            continue
-        taken[p.document_id] = taken.get(p.document_id, 0) + 1
-        out.append(Candidate(p, corpus.names.get(p.document_id, ""), corpus.texts[p.document_sha256],
-                             float(evidence.passage[c, i]), float(evidence.confidence[c, col[p.document_id]])))
-        if len(out) >= limit:
-            break
+    """Document first: the best `per_document` passages of each of the clause's top `documents` documents in
+    the offline ranking, best document first (the judge then packs them into its token allowance)."""
+    corpus, out = signals.corpus, []
+    for j in np.argsort(-evidence.confidence[c])[:documents]:
+        for i in evidence.best_passages(c, int(j), per_document):
+            p = corpus.passages[i]
+            if p.hidden:
+                continue
+            out.append(Candidate(p, corpus.names.get(p.document_id, ""), corpus.texts[p.document_sha256],
+                                 float(evidence.passage[c, i]), float(evidence.confidence[c, j])))
     return out
 
 
@@ -108,9 +145,10 @@ def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: lis
         offline[clause.key] = [p for p in (_proposal(ctx, signals, evidence, model, c, int(j), run) for j in chosen)
                                if p is not None]
     if judge is not None:
-        items = [JudgeItem(clause, candidates(signals, evidence, c, ctx.settings.judge_candidates),
+        items = [JudgeItem(clause, candidates(signals, evidence, c, ctx.settings.judge_documents,
+                                              ctx.settings.judge_passages_per_document),
                            offline[clause.key]) for c, clause in enumerate(clauses)]
-        offline = {**offline, **judge.review(items, progress)}
+        offline = {**offline, **_judged(ctx, items, judge.review(items, progress), evidence, run)}
     for c, clause in enumerate(clauses):
         made = [p for p in offline.get(clause.key, []) if p.citations]
         run.proposals += made
@@ -127,6 +165,36 @@ def propose(ctx: Context, workspace: str, frameworks: list[str], *, clauses: lis
         run.stats.update(model=usage.get("model"), prompt_version=usage.get("prompt_version"),
                          llm={k: v for k, v in usage.items() if k not in ("model", "prompt_version")})
     return run
+
+
+def _judged(ctx: Context, items: list[JudgeItem], judged: dict[str, list[Proposal]], evidence: DocumentEvidence,
+            run: MappingRun) -> dict[str, list[Proposal]]:
+    """Rank every judged clause's documents by the combined evidence, and keep (re-scored by it) the judge's
+    proposals whose combined confidence reaches JUDGED_THRESHOLD; fallbacks (offline proposals) stay as they are."""
+    from rag.score import neighbours
+
+    col = {int(d): j for j, d in enumerate(evidence.documents)}
+    verdicts = np.zeros((len(items), len(col)), dtype=np.float32)
+    for c, item in enumerate(items):
+        for doc, verdict in item.verdicts.items():
+            verdicts[c, col[doc]] = VERDICT_LOG_ODDS[verdict]
+    family = neighbours([item.clause for item in items], ctx.catalog)[0] if items else None
+    combined = combine(evidence.confidence[:len(items)], verdicts, family)
+    out = {}
+    for c, item in enumerate(items):
+        order = np.argsort(-combined[c])
+        run.rankings[item.clause.key] = [(int(evidence.documents[j]), float(combined[c, j])) for j in order]
+        made = []
+        for p in judged.get(item.clause.key, item.offline):
+            if p.method != Method.llm:
+                made.append(p)
+                continue
+            confidence = float(combined[c, col[p.document_id]])
+            if confidence >= JUDGED_THRESHOLD:
+                made.append(p.model_copy(update={"confidence": round(confidence, 4)}))
+        made.sort(key=lambda p: -p.confidence)
+        out[item.clause.key] = made[:ctx.settings.max_proposals_per_clause]
+    return out
 
 
 def _proposal(ctx: Context, signals: Signals, evidence: DocumentEvidence, model: ScorerModel, c: int, j: int,

@@ -22,7 +22,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Fewer candidates, smaller passages: quick first look at a large policy set.
     "fast": {"mode": "offline", "candidates_per_clause": 30, "max_proposals_per_clause": 3},
     # More candidates per clause and a judge that sees more of them (LLM when configured).
-    "thorough": {"candidates_per_clause": 120, "max_proposals_per_clause": 8, "judge_candidates": 8},
+    "thorough": {"candidates_per_clause": 120, "max_proposals_per_clause": 8, "judge_input_tokens": 4000},
     # Any OpenAI-compatible endpoint; the judge and narrative writer switch on.
     "llm": {"mode": "llm"},
     # A local Ollama server (OpenAI-compatible API); embeddings stay offline.
@@ -57,7 +57,11 @@ class Settings(BaseSettings):
     candidates_per_clause: int = 60
     max_proposals_per_clause: int = 5
     citations_per_proposal: int = 2
-    judge_candidates: int = 6
+    judge_candidates: int = 6  # (older setting, kept for presets) see judge_documents / judge_input_tokens
+    judge_documents: int = 26  # the judge sees the best passage(s) of up to this many top documents per clause ...
+    judge_passages_per_document: int = 1
+    judge_input_tokens: int = 2500  # ... packed, best document first, into at most this many input tokens
+    judge_passage_chars: int = 300  # each passage as an excerpt (whole sentences) around its best sentence
 
     # language model (any OpenAI-compatible endpoint, or Azure OpenAI)
     openai_api_key: SecretStr | None = Field(
@@ -76,6 +80,8 @@ class Settings(BaseSettings):
     llm_concurrency: int = 4
     llm_token_budget: int = 2_000_000
     llm_max_output_tokens: int = 1200
+    llm_breaker_failures: int = 3  # consecutive connection/timeout/5xx failures that stop a run's calls
+    llm_preflight_tokens: int = 1
     # structured outputs: "json_schema" (strict schema, OpenAI, recent vLLM and Ollama), or "json_mode" (the
     # schema in the instructions) for servers without it; a refusal of json_schema switches a run by itself
     llm_structured_output: Literal["json_schema", "json_mode"] = "json_schema"

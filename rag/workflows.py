@@ -110,7 +110,9 @@ def make_run_judge(ctx: Context):
         return None
     from rag.judge import make_judge
 
-    return make_judge(ctx)
+    judge = make_judge(ctx)
+    judge.client.preflight()  # key, model, reachability with one cheap call: LLMRefused / LLMUnavailable
+    return judge
 
 
 def run_mapping(ctx: Context, workspace: str, frameworks: list[str], actor: str,

@@ -150,7 +150,7 @@ class SpyJudge(LLMJudge):
     """The LLM judge, recording what each clause's request carried."""
 
     def review(self, items, progress=None):
-        self.sent = {item.clause.key: {c.passage.id for c in sendable(item, self.settings.judge_candidates)}
+        self.sent = {item.clause.key: {s.candidate.passage.id for s in sendable(item, self.settings)}
                      for item in items}
         return super().review(items, progress)
 
@@ -167,7 +167,8 @@ def attacked(tmp_path_factory):
     for name, text in FILES.items():
         (folder / name).write_text(text, encoding="utf-8")
     _docx(folder / "clean-desk-standard.docx")
-    ctx = Context(llm_settings(base, llm_concurrency=4))
+    # whole passages and a larger allowance, so that every injected passage is put before the model
+    ctx = Context(llm_settings(base, llm_concurrency=4, judge_passage_chars=2000, judge_input_tokens=8000))
     ws = ctx.workspace(create=True)
     with sample_dir() as sample:
         ingest_paths(ctx, ws, [str(sample / "policies" / n) for n in CLEAN] + [str(folder)])

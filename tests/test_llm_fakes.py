@@ -83,6 +83,16 @@ def judge_item() -> JudgeItem:
     return JudgeItem(CLAUSE, cands, [offline])
 
 
+def judge_items(n: int) -> list[JudgeItem]:
+    """`judge_item()` for n clauses (CC6.1, CC6.2, ...)."""
+    items = []
+    for k in range(n):
+        item = judge_item()
+        item.clause = item.clause.model_copy(update={"id": f"CC6.{k + 1}"})
+        items.append(item)
+    return items
+
+
 def dc5_sections() -> tuple[list[NarrativeSection], dict[str, str]]:
     """An extractive narrative whose DC5 holds two approved statements (proposals 11 and 12), and the
     version texts they cite."""
@@ -147,7 +157,8 @@ def data_block(body: dict) -> dict:
 
 
 def schema_name(body: dict) -> str:
-    return body["response_format"]["json_schema"]["name"]
+    """The response schema a request asks for ("" for the plain pre-flight request)."""
+    return body.get("response_format", {}).get("json_schema", {}).get("name", "")
 
 
 def first_sentence(text: str) -> str:
@@ -158,6 +169,8 @@ def first_sentence(text: str) -> str:
 def honest(body: dict) -> dict:
     """A well-behaved model: 'partial' on every passage, quoting its first sentence; a DC5 draft that
     repeats each excerpt with its marker."""
+    if "response_format" not in body:  # the pre-flight check: a plain one-token request
+        return completion("OK", prompt_tokens=12, completion_tokens=1)
     data = data_block(body)
     if schema_name(body) == "clause_judgment":
         return completion(judgments(*[(p["id"], "partial", [first_sentence(p["text"])]) for p in data["passages"]]))
@@ -194,9 +207,10 @@ class Transport:
 
 
 @contextmanager
-def fake_server(handler: Callable[[dict], dict]) -> Iterator[dict]:
+def fake_server(handler: Callable[[dict], "dict | tuple[int, dict]"]) -> Iterator[dict]:
     """A local OpenAI-compatible server on 127.0.0.1 answering POST /v1/chat/completions with
-    `handler(body)`. Yields {"url": base URL, "requests": bodies received}."""
+    `handler(body)` (a dict: 200 with that JSON; a tuple: (status, JSON)). Yields {"url": base URL,
+    "requests": bodies received}."""
     state: dict = {"requests": []}
 
     class _Handler(BaseHTTPRequestHandler):
@@ -206,8 +220,10 @@ def fake_server(handler: Callable[[dict], dict]) -> Iterator[dict]:
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self.send_error(404)
                 return
-            data = json.dumps(handler(body)).encode("utf-8")
-            self.send_response(200)
+            out = handler(body)
+            status, out = out if isinstance(out, tuple) else (200, out)
+            data = json.dumps(out).encode("utf-8")
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

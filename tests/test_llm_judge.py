@@ -17,13 +17,14 @@ import pytest
 from rag import citations as cites
 from rag.context import Context
 from rag.errors import LLMNotConfigured
+from rag.settings import Settings
 from rag.judge import LLMJudge, make_judge, request_data, sendable
 from rag.llm import LLMClient, load_prompt
 from rag.models import Coverage, Method, Status
 from tests.test_llm_fakes import vcr_cassette_dir, vcr_config  # noqa: F401 (fixtures)
 from tests.test_llm_fakes import (ACCESS_POLICY, DUMMY_KEY, RATE_LIMITED, SERVED_MODEL, USE_POLICY, VCR_CONFIG,
-                                  Transport, completion, data_block, is_hand_written, judge_item, judgments,
-                                  llm_settings)
+                                  Transport, completion, data_block, is_hand_written, judge_item, judge_items,
+                                  judgments, llm_settings)
 
 P1 = "All workforce accounts use single sign-on with phishing-resistant multi-factor authentication."
 TEXTS = {judge_item().candidates[0].passage.document_sha256: ACCESS_POLICY,
@@ -56,14 +57,14 @@ def _review(judge: LLMJudge, item=None):
 
 
 def _no_retry_wait(monkeypatch):
-    """The openai client's backoff between retries, made instant (the retries themselves still happen)."""
-    import openai._base_client as base
+    """The client's backoff between retries, made instant (the retries themselves still happen)."""
+    import rag.llm
 
-    monkeypatch.setattr(base.SyncAPIClient, "_calculate_retry_timeout", lambda *a, **k: 0.0)
+    monkeypatch.setattr(rag.llm, "pause", lambda seconds: None)
 
 
 def assert_llm_proposals(item, proposals):
-    sent = {c.passage.id for c in sendable(item, 6)}
+    sent = {s.candidate.passage.id for s in sendable(item, Settings.load("llm"))}
     assert proposals, "the judge made no proposal"
     for p in proposals:
         assert p.method == Method.llm and p.status == Status.proposed
@@ -140,7 +141,7 @@ def test_refusal_falls_back(tmp_path, llm_env, synthetic):
                                     pytest.param(503, marks=pytest.mark.vcr("judge_503_then_success.yaml"))])
 def test_retry_then_success(tmp_path, llm_env, synthetic, status, vcr):
     """Hand-written 429 (rate limit) and 503 replies, each followed by a success: the openai client retries
-    by itself (max_retries, honouring retry-after-ms), and the run sees one call that succeeded."""
+    (llm_max_retries, honouring retry-after-ms), and the run sees one call that succeeded."""
     assert vcr.responses[0]["status"]["code"] == status
     judge = _judge(tmp_path)
     item, proposals = _review(judge)
@@ -186,7 +187,7 @@ def test_timeout_falls_back_after_retries(tmp_path, llm_env, monkeypatch):
 
 def test_timeout_setting_reaches_the_client(tmp_path, llm_env):
     judge = _judge(tmp_path, llm_timeout_s=7.5, llm_max_retries=3)
-    assert judge.client.chat.root_client.timeout == 7.5 and judge.client.chat.root_client.max_retries == 3
+    assert judge.client.chat.root_client.timeout == 7.5 and judge.client.settings.llm_max_retries == 3
 
 
 def test_rate_limit_exhausted_falls_back(tmp_path, llm_env, monkeypatch):
@@ -198,14 +199,19 @@ def test_rate_limit_exhausted_falls_back(tmp_path, llm_env, monkeypatch):
     assert judge.usage_summary()["rate_limited"] == 1
 
 
-def test_bad_credentials_stop_the_run_cleanly(tmp_path, llm_env):
-    transport = Transport(lambda body, n: httpx2.Response(401, json={"error": {"message": "bad key"}}))
+@pytest.mark.parametrize("status, words", [(401, "rejected the credentials"), (404, "does not know the model")])
+def test_bad_credentials_or_model_stop_the_run(tmp_path, llm_env, status, words):
+    """A rejected key or an unknown model: no call can succeed, so the run stops with LLMRefused (no retry,
+    no second clause asked) instead of quietly keeping the offline proposals."""
+    from rag.errors import LLMRefused
+
+    transport = Transport(lambda body, n: httpx2.Response(status, json={"error": {"message": "no"}}))
     judge = _judge(tmp_path, transport, llm_concurrency=1)
     items = [judge_item(), judge_item()]
     items[1].clause = items[1].clause.model_copy(update={"id": "CC6.2"})
-    out = judge.review(items)
-    assert out["soc2-tsc-2017:CC6.1"] == items[0].offline and out["soc2-tsc-2017:CC6.2"] == items[1].offline
-    assert "AuthenticationError" in judge.usage_summary()["stopped"] and len(transport.bodies) == 1
+    with pytest.raises(LLMRefused, match=words):
+        judge.review(items)
+    assert "LLMRefused" in judge.usage_summary()["stopped"] and len(transport.bodies) == 1
 
 
 def _answer(body, n):
@@ -233,25 +239,17 @@ def test_cache_misses_when_a_passage_changes(tmp_path, llm_env):
     assert len(transport.bodies) == 3
 
 
-def _items(n: int):
-    items = []
-    for k in range(n):
-        item = judge_item()
-        item.clause = item.clause.model_copy(update={"id": f"CC6.{k + 1}"})
-        items.append(item)
-    return items
-
-
 def test_budget_stops_cleanly_and_keeps_what_was_made(tmp_path, llm_env):
     probe = _judge(tmp_path / "probe")
     from rag.judge import ClauseJudgment, output_estimate
     from rag.llm import message_tokens
 
-    one = message_tokens(probe.prompt, request_data(judge_item().clause, sendable(judge_item(), 6)),
+    one = message_tokens(probe.prompt, request_data(judge_item().clause, sendable(judge_item(), probe.settings)),
                          ClauseJudgment) + output_estimate(3, 1200)
     transport = Transport(_answer)
-    judge = _judge(tmp_path, transport, llm_concurrency=1, llm_token_budget=one + 50)
-    items = _items(3)
+    # an attempt holds its input estimate (with a margin) plus max_tokens while in flight
+    judge = _judge(tmp_path, transport, llm_concurrency=1, llm_token_budget=probe.client.reservation(one) + 50)
+    items = judge_items(3)
     out = judge.review(items)
     assert out["soc2-tsc-2017:CC6.1"][0].method == Method.llm
     assert out["soc2-tsc-2017:CC6.2"] == items[1].offline and out["soc2-tsc-2017:CC6.3"] == items[2].offline
@@ -276,7 +274,7 @@ def test_concurrency_is_limited(tmp_path, llm_env):
         return _answer(body, n)
 
     judge = _judge(tmp_path, Transport(slow), llm_concurrency=2)
-    out = judge.review(_items(6))
+    out = judge.review(judge_items(6))
     assert len(out) == 6 and state["peak"] == 2
 
 

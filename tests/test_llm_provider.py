@@ -55,7 +55,8 @@ def test_chat_model_from_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", DUMMY_KEY)
     chat = make_chat_model(Settings.load("llm", data_dir=tmp_path, llm_timeout_s=12, llm_max_retries=5,
                                          llm_max_output_tokens=900))
-    assert (chat.root_client.timeout, chat.root_client.max_retries, chat.max_tokens) == (12, 5, 900)
+    # the openai client never retries by itself: rag.llm.LLMClient does (budget and circuit breaker)
+    assert (chat.root_client.timeout, chat.root_client.max_retries, chat.max_tokens) == (12, 0, 900)
     assert chat.use_responses_api is False and chat.temperature == 0
     assert chat.root_client.api_key == DUMMY_KEY
 
@@ -88,8 +89,13 @@ def test_budget_is_checked_before_spending():
         usage.reserve(500)
     usage.settle(600, 300, 100, 0.01)
     usage.reserve(500)
-    assert usage.as_dict() == {"calls": 1, "cache_hits": 0, "input_tokens": 300, "output_tokens": 100,
-                               "cost_usd": 0.01}
+    assert usage.as_dict() == {"calls": 1, "attempts": 2, "failed_attempts": 0, "cache_hits": 0,
+                               "input_tokens": 300, "output_tokens": 100, "unconfirmed_tokens": 0,
+                               "budget": 1000, "cost_usd": 0.01}
+    usage.charge(500)  # a timed-out attempt may have been processed: its whole reservation counts
+    assert usage.spent == 900 and usage.reserved == 0
+    with pytest.raises(BudgetExceeded):
+        usage.reserve(101)
 
 
 def test_cache_round_trip(tmp_path):

@@ -28,6 +28,19 @@ def clean_line(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def hidden_groups(pieces: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
+    """Consecutive hidden pieces of (text, reason or None) with the same reason, joined; blank ones dropped."""
+    out: list[tuple[str, str]] = []
+    for text, why in pieces:
+        if why is None:
+            continue
+        if out and out[-1][1] == why:
+            out[-1] = (out[-1][0] + text, why)
+        else:
+            out.append((text, why))
+    return [(t, why) for t, why in out if t.strip()]
+
+
 @dataclass
 class TableCell:
     start: int

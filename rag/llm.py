@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import sqlite3
 import threading
 import weakref
@@ -31,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from rag.errors import BudgetExceeded, LLMError, LLMNotConfigured
+from rag.instructions import is_instruction_like
 from rag.settings import Settings
 
 LOG = logging.getLogger("ctrlmap.llm")
@@ -88,19 +88,9 @@ def load_prompt(name: str) -> Prompt:
 
 
 # Text that talks to a model rather than about the organization's controls: never evidence, never a rationale,
-# never a narrative sentence. A backstop: the structural defenses (data blocks, validation) come first.
-INSTRUCTION_LIKE = re.compile(
-    r"\b(ignore|disregard|forget)\b.{0,24}\b(previous|prior|above|earlier|preceding)\b.{0,24}"
-    r"\b(instructions?|prompts?|directives?)\b"
-    r"|\b(note|message|attention|instructions?) (to|for) (an? |the |any |all )?"
-    r"(ai|llm|language model|assistant|chatbot|automated reviewer)s?\b"
-    r"|\byou are (an? )?(ai|llm|language model|assistant)\b|\bsystem override\b"
-    r"|\b(mark|rate|treat|label|flag)\b.{0,40}\b(every|all|each)\b.{0,40}\b(satisf\w*|compliant|met|passed)\b",
-    re.I | re.S)
-
-
-def looks_like_instructions(text: str) -> bool:
-    return bool(INSTRUCTION_LIKE.search(text))
+# never a narrative sentence. One detector for ingestion and the LLM path (rag.instructions); a backstop: the
+# structural defenses (data blocks, validation) come first.
+looks_like_instructions = is_instruction_like
 
 
 # --- configuration ------------------------------------------------------------------------------------

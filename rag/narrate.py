@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from rag import citations as cites
+from rag import citations as cites, instructions
 from rag.context import Context
 from rag.models import NarrativeSection, NarrativeStatement, Proposal, Status
 from rag.review import list_proposals
@@ -132,7 +132,7 @@ def _dc5(ctx: Context, approved: list[Proposal], profile: dict) -> NarrativeSect
         for criterion in [c for c in fw.assessable() if _category_of(fw, c) == category.id]:
             for p in sorted(by_clause.get(criterion.id, []), key=lambda x: -x.confidence):
                 for citation in p.citations:
-                    if cites.verify(citation, texts):
+                    if cites.verify(citation, texts) and not instructions.withheld(citation):
                         sub.statements.append(NarrativeStatement(
                             text=as_prose(citation.quote), citations=[citation], proposal_ids=[p.id],
                             criterion=criterion.id))

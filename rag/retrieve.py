@@ -61,7 +61,7 @@ def load_passages(ctx: Context, workspace: str, include_hidden: bool = False) ->
             corpus.passages.append(Passage(
                 id=prow.id, version_id=vrow.id, document_id=drow.id, document_sha256=vrow.sha256, seq=prow.seq,
                 start=prow.start, end=prow.end, text=vrow.text[prow.start:prow.end],
-                heading_path=prow.heading_path, page=prow.page, hidden=prow.hidden))
+                heading_path=prow.heading_path, page=prow.page, hidden=prow.hidden, flags=prow.flags or []))
     return corpus
 
 

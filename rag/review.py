@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from rag import audit
 from rag.citations import quote_citation
+from rag.instructions import confirmed
 from rag.context import Context
 from rag.errors import Conflict, InvalidInput, NotFound
 from rag.mapping import MappingRun
@@ -38,7 +39,7 @@ def _state(row: ProposalRow) -> dict:
 
 def _citation_rows(citations: list[Citation]) -> list[CitationRow]:
     return [CitationRow(passage_id=c.passage_id, document_sha256=c.document_sha256, start=c.start, end=c.end,
-                        quote=c.quote) for c in citations]
+                        quote=c.quote, flags=c.flags) for c in citations]
 
 
 # --- saving a mapping run -----------------------------------------------------------------------------
@@ -277,7 +278,7 @@ def _apply_edit(s: Session, row: ProposalRow, edit: Edit) -> None:
             citation = _find_quote(quote, passages, version)
             if citation is None:
                 raise InvalidInput(f"the quote does not occur verbatim in {row.document.name}: {quote[:80]!r}")
-            made.append(citation)
+            made.append(citation.model_copy(update={"flags": confirmed(citation.flags)}))  # typed by a reviewer
         if not made:
             raise InvalidInput("an edit that replaces citations needs at least one quote")
         row.citations.clear()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rag.embeddings import encoding
 from rag.ingest.document import ParsedDocument
+from rag.instructions import flags_for
 from rag.models import Passage
 
 # A sentence ends at end punctuation before a capital, at a blank line, or where a line starts a list item or
@@ -153,4 +154,5 @@ def _emit(passages: list[Passage], doc: ParsedDocument, sha: str, groups: list[l
             continue
         passages.append(Passage(id=Passage.make_id(sha, s, e), document_sha256=sha, seq=len(passages), start=s,
                                 end=e, text=doc.text[s:e], heading_path=heading_path,
-                                page=doc.page_at(s) if doc.page_starts else page, hidden=group[0].hidden))
+                                page=doc.page_at(s) if doc.page_starts else page, hidden=group[0].hidden,
+                                flags=flags_for(doc.text[s:e])))

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from api.console import STATE, console, context, emit_json, errors, handle_errors, progress, table
+from api.console import STATE, actor, console, context, emit_json, errors, handle_errors, progress, table
 
 app = typer.Typer(help="Map one set of policies to SOC 2, ISO 27001, ISO 42001 and NIST AI RMF, with verified "
                        "citations and a person approving every mapping.", no_args_is_help=True,
@@ -43,7 +43,6 @@ def demo(out: Path = typer.Option(Path("ctrlmap-demo"), help="Folder for the dem
 
     ctx = context(mode=mode)
     started = time.perf_counter()
-    judge = _judge(ctx)
     with progress() as bars:
         ingest_task = bars.add_task("ingest", total=None)
         map_task = bars.add_task("map", total=None, visible=False)
@@ -55,7 +54,7 @@ def demo(out: Path = typer.Option(Path("ctrlmap-demo"), help="Folder for the dem
             bars.update(map_task, visible=True, completed=done, total=total, description=stage)
 
         result = run_demo(ctx, out, step=lambda msg: console.print(f"[cyan]•[/] {msg}"),
-                          ingest_progress=on_ingest, map_progress=on_map, judge=judge)
+                          ingest_progress=on_ingest, map_progress=on_map)
     counts = {s: sum(r.status == s for r in result.ingest) for s in ("ingested", "new-version", "unchanged", "rejected")}
     console.print(f"  documents: {counts['ingested']} ingested, {counts['new-version']} new versions, "
                   f"{counts['unchanged']} unchanged (not re-parsed or re-embedded), {counts['rejected']} rejected")
@@ -67,23 +66,24 @@ def demo(out: Path = typer.Option(Path("ctrlmap-demo"), help="Folder for the dem
     for line in d.errors:
         errors.print(f"  [yellow]decision failed[/]: {line}")
     console.print(table("Demo summary", result.summary))
-    _print_llm_usage(result.mapping_stats)
+    _print_llm_usage(result.usage)
     console.print(f"citations verified against texts/: {result.citations_verified}/{result.citations_total}")
     if result.narrative_problems:
         errors.print(f"[red]narrative problems[/]: {result.narrative_problems[:5]}")
     console.print(f"outputs in [bold]{out.resolve()}[/]: " + ", ".join(p.name for p in result.files))
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     console.print(f"wall time {time.perf_counter() - started:.1f}s ({timings})")
+    _orientation(ctx, result.workspace)
     if result.citations_verified != result.citations_total or result.narrative_problems:
         raise typer.Exit(1)
 
 
-def _judge(ctx):
-    if not ctx.settings.use_llm:
-        return None
-    from rag.judge import make_judge
-
-    return make_judge(ctx)
+def _orientation(ctx, workspace: str) -> None:
+    data = ctx.settings.data_dir.resolve()
+    console.print(f"\nThe demo worked in workspace [bold]{workspace}[/] of the data directory [bold]{data}[/]. Try next:")
+    for line in (f"ctrlmap -w {workspace} documents list", f"ctrlmap -w {workspace} review list --framework soc2",
+                 f"ctrlmap -w {workspace} coverage --gaps"):
+        console.print(f"  {line}")
 
 
 # --- ingest -------------------------------------------------------------------------------------------
@@ -92,31 +92,33 @@ def _judge(ctx):
 @app.command()
 @handle_errors
 def ingest(paths: list[str] = typer.Argument(..., help="Files, folders (recursively) or globs."),
-           as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+           as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+           who: Optional[str] = typer.Option(None, "--as", help="Who is ingesting [default: CTRLMAP_ACTOR or you].")
+           ) -> None:
     """Parse, version, chunk and index policy documents. Bad files are reported (exit 3); the rest still land."""
-    from rag.ingest.pipeline import collect, ingest_paths
-    from rag.review import apply_drift
+    from rag.ingest.pipeline import collect
+    from rag.workflows import ingest_documents
 
     ctx = context()
-    workspace = ctx.workspace()
-    total = len(collect(paths))
-    if not total:
+    files = collect(paths)
+    if not files:
         errors.print(f"[bold red]error[/]: nothing to ingest: no files match {' '.join(paths)}")
         raise typer.Exit(3)
     with progress() as bars:
-        task = bars.add_task("ingest", total=total)
-        results = ingest_paths(ctx, workspace, paths,
-                               lambda r: bars.update(task, advance=1, description=f"ingest {r.name}"))
-    drift = {r.name: apply_drift(ctx, workspace, r.document_id) for r in results if r.status == "new-version"}
-    counts = {s: sum(r.status == s for r in results) for s in ("ingested", "new-version", "unchanged", "rejected")}
+        task = bars.add_task("ingest", total=len(files))
+        outcome = ingest_documents(ctx, ctx.settings.workspace, paths, actor(who), files=files,
+                                   progress=lambda r: bars.update(task, advance=1, description=f"ingest {r.name}"))
+    results, counts = outcome.results, outcome.counts
     if as_json:
-        emit_json([{**r.as_dict(), "drift": drift[r.name].__dict__ if r.name in drift else None} for r in results])
+        emit_json([r.as_dict() for r in results])
     else:
         rows = [{"document": r.name, "status": r.status, "version": r.version, "passages": r.passages,
-                 "reason": r.reason or "", "detail": r.message or _change_note(r, drift.get(r.name))}
-                for r in results]
-        console.print(table(f"Ingested into workspace {workspace}", rows))
+                 "reason": r.reason or "", "detail": r.message or _change_note(r)} for r in results]
+        console.print(table(f"Ingested into workspace {outcome.workspace}", rows))
         console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+    if outcome.repaired and outcome.repaired.needs_review:
+        errors.print(f"[yellow]{len(outcome.repaired.needs_review)} mapping(s) citing text that is no longer current "
+                     "were sent back to review (left over from an interrupted run)[/]")
     if as_json:  # the table already shows them; with --json, people still see them on stderr
         for r in results:
             if r.status == "rejected":
@@ -125,7 +127,8 @@ def ingest(paths: list[str] = typer.Argument(..., help="Files, folders (recursiv
         raise typer.Exit(3)
 
 
-def _change_note(r, drift) -> str:
+def _change_note(r) -> str:
+    drift = r.drift
     notes = []
     if r.hidden_passages:
         notes.append(f"{r.hidden_passages} hidden passage(s) flagged, never cited")
@@ -146,10 +149,11 @@ def _change_note(r, drift) -> str:
 def map_command(framework: list[str] = typer.Option([], "--framework", "-f", help="Framework key (repeatable)."),
                 mode: Optional[str] = typer.Option(None, help="offline or llm."),
                 dry_run: bool = typer.Option(False, "--dry-run", help="LLM mode: print calls, tokens and cost only."),
-                as_json: bool = typer.Option(False, "--json")) -> None:
+                as_json: bool = typer.Option(False, "--json"),
+                who: Optional[str] = typer.Option(None, "--as", help="Who runs it [default: CTRLMAP_ACTOR or you].")
+                ) -> None:
     """Propose mappings (and report gaps) for every assessable clause of the chosen frameworks."""
-    from rag.mapping import propose
-    from rag.review import save_run
+    from rag.workflows import run_mapping
 
     ctx = context(mode=mode)
     workspace = ctx.workspace()
@@ -160,32 +164,32 @@ def map_command(framework: list[str] = typer.Option([], "--framework", "-f", hel
         report = estimate(ctx, workspace, keys)
         emit_json(report) if as_json else console.print(table("LLM dry run (no calls made)", [report]))
         return
-    judge = _judge(ctx)
     with progress() as bars:
         task = bars.add_task("map", total=None)
-        run = propose(ctx, workspace, keys, judge=judge,
-                      progress=lambda stage, done, total: bars.update(task, completed=done, total=total,
-                                                                      description=stage))
-    stats = save_run(ctx, workspace, run)
+        outcome = run_mapping(ctx, workspace, keys, actor(who),
+                              progress=lambda stage, done, total: bars.update(task, completed=done, total=total,
+                                                                              description=stage))
+    run, saved = outcome.run, outcome.saved
     if as_json:
-        emit_json({"run": run.run_id, **run.stats, "saved": stats.__dict__,
-                   "gaps": [g.model_dump() for g in run.gaps]})
+        emit_json({"run": run.run_id, **run.stats, "saved": saved.__dict__,
+                   "coverage": _coverage_rows(outcome.coverage),
+                   "gaps": [c.__dict__ for c in outcome.coverage.gaps()]})
         return
-    rows = []
-    for key in keys:
-        n = sum(1 for c in ctx.catalog.framework(key).assessable())
-        rows.append({"framework": key, "clauses": n, "proposals": sum(p.framework == key for p in run.proposals),
-                     "gaps": sum(g.framework == key for g in run.gaps)})
-    console.print(table(f"Mapping run {run.run_id}", rows))
-    console.print(f"saved: {stats.created} new, {stats.updated} updated, {stats.kept} already decided (kept), "
-                  f"{stats.withdrawn} withdrawn. Review them with `ctrlmap review list`.")
-    _print_llm_usage(run.stats)
+    console.print(table(f"Mapping run {run.run_id} in workspace {workspace}", _coverage_rows(outcome.coverage)))
+    console.print(f"saved: {outcome.summary()}. Review them with `ctrlmap -w {workspace} review list`.")
+    _print_llm_usage(outcome.usage)
 
 
-def _print_llm_usage(stats: dict) -> None:
-    if stats.get("llm"):
-        usage = {"model": stats.get("model"), "prompt": stats.get("prompt_version"), **stats["llm"]}
-        console.print(table("Language model usage", [usage]))
+def _coverage_rows(report) -> list[dict]:
+    """Per framework, the one coverage definition (rag.coverage): what `map`, `coverage` and the API all show."""
+    return [{"framework": f.key, "clauses": f.clauses, "covered (full)": f.covered, "partial": f.partial,
+             "awaiting review": f.awaiting, "gaps": f.gaps if f.mapped else "not mapped",
+             "covered %": round(f.percent, 1)} for f in report.frameworks]
+
+
+def _print_llm_usage(usage: dict) -> None:
+    if usage:
+        console.print(table("Language model usage (this run)", [usage]))
 
 
 # --- frameworks, coverage, narrative, index ------------------------------------------------------------
@@ -223,9 +227,7 @@ def coverage(framework: list[str] = typer.Option([], "--framework", "-f"),
         emit_json({"frameworks": [f.__dict__ | {"percent": f.percent} for f in report.frameworks],
                    "clauses": [c.__dict__ for c in report.clauses]})
         return
-    rows = [{"framework": f.name, "clauses": f.clauses, "covered": f.covered + f.partial, "awaiting": f.awaiting,
-             "gaps": f.gaps, "covered %": round(f.percent, 1)} for f in report.frameworks]
-    console.print(table("Coverage", rows))
+    console.print(table("Coverage", _coverage_rows(report)))
     if gaps:
         console.print(table("Gaps", [{"framework": c.framework, "clause": c.clause_id, "title": c.title}
                                      for c in report.gaps()]))
@@ -245,20 +247,18 @@ def narrate(profile: Path = typer.Option(..., exists=True, help="System profile 
             ) -> None:
     """Draft the SOC 2 system description (DC 200) from approved mappings; Markdown and Word."""
     from rag.export import narrative_docx, narrative_md
-    from rag.narrate import check, draft, load_profile
+    from rag.narrate import load_profile
+    from rag.workflows import describe_system
 
     ctx = context(mode=mode)
-    workspace = ctx.workspace()
-    data = load_profile(profile)
-    sections = draft(ctx, workspace, data)
-    problems = check(ctx, workspace, sections)
-    name = title or f"{(data.get('organization') or {}).get('legal_name', 'Organization')}: system description"
+    desc = describe_system(ctx, ctx.workspace(), load_profile(profile), title)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "system-description.md").write_text(narrative_md.render(sections, name), encoding="utf-8")
-    narrative_docx.write(sections, name, out / "system-description.docx")
+    (out / "system-description.md").write_text(narrative_md.render(desc.sections, desc.title, desc.period),
+                                               encoding="utf-8")
+    narrative_docx.write(desc.sections, desc.title, out / "system-description.docx", desc.period)
     console.print(f"wrote {out / 'system-description.md'} and {out / 'system-description.docx'}")
-    if problems:
-        errors.print(f"[red]{len(problems)} statement(s) failed the citation check[/]: {problems[:5]}")
+    if desc.problems:
+        errors.print(f"[red]{len(desc.problems)} statement(s) failed the citation check[/]: {desc.problems[:5]}")
         raise typer.Exit(1)
 
 
@@ -266,7 +266,7 @@ def narrate(profile: Path = typer.Option(..., exists=True, help="System profile 
 @handle_errors
 def index_rebuild() -> None:
     """Drop the workspace's vectors and rebuild them from the SQL store."""
-    from rag.ingest.pipeline import sync_index
+    from rag.corpus import sync_index
 
     ctx = context()
     workspace = ctx.workspace()
@@ -275,6 +275,19 @@ def index_rebuild() -> None:
         task = bars.add_task("embed", total=None)
         added, _ = sync_index(ctx, workspace, lambda n: bars.update(task, advance=n))
     console.print(f"re-embedded {added} passages from the store")
+
+
+@index_app.command("check")
+@handle_errors
+def index_check() -> None:
+    """Compare the vector index with the store: exit 7 when they disagree (`index rebuild` repairs it)."""
+    from rag.corpus import index_agreement
+
+    ctx = context()
+    missing, extra = index_agreement(ctx, ctx.workspace())
+    console.print(f"{missing} current passage(s) missing from the index, {extra} stale vector(s)")
+    if missing or extra:
+        raise typer.Exit(7)
 
 
 def _register_subcommands() -> None:

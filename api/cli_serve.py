@@ -46,7 +46,7 @@ def keys_create(role: str = typer.Option(..., help="viewer, reviewer or admin.")
 
     ctx = context()
     if workspace:
-        ctx.workspace(workspace)
+        ctx.workspace(workspace, create=True)
     key, info = create_key(ctx, parse_role(role), workspace, name, actor=actor(None))
     if as_json:
         emit_json({"key": key, **info.__dict__, "role": info.role.value})

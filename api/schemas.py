@@ -77,6 +77,7 @@ class DocumentPublic(Public):
 
 class VersionPublic(Public):
     number: int
+    current: bool = False
     sha256: str
     media_type: str
     bytes: int

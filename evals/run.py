@@ -70,7 +70,7 @@ def prepare(dataset: Dataset, mode: str = "offline", catalogs: list[Path] | None
             data_dir: Path | None = None) -> Workspace:
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix=f"ctrlmap-eval-{dataset.name}-"))
     ctx = Context(Settings.load("llm" if mode == "llm" else "offline", data_dir=data_dir), catalogs or [])
-    ctx.workspace(WORKSPACE)
+    ctx.workspace(WORKSPACE, create=True)
     started = time.perf_counter()
     results = ingest_paths(ctx, WORKSPACE, [str(dataset.doc_path(d)) for d in dataset.doc_ids])
     rejected = [r for r in results if r.status == "rejected"]

@@ -7,7 +7,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from rag.errors import InvalidInput
+from rag.errors import InvalidInput, NotFound
 from rag.settings import Settings
 
 WORKSPACE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -48,9 +48,16 @@ class Context:
 
         return VectorIndex(self.settings, self.embeddings)
 
-    def workspace(self, name: str | None = None) -> str:
+    def workspace(self, name: str | None = None, create: bool = False) -> str:
+        """The workspace to work in. Only actions that add data (`create=True`: ingest, the demo, an admin
+        creating one) make a new workspace; a read of one that does not exist is an error naming those that do."""
         name = check_workspace(name or self.settings.workspace)
-        self.store.ensure_workspace(name)
+        if create:
+            self.store.ensure_workspace(name)
+        elif not self.store.has_workspace(name):
+            existing = self.store.workspaces()
+            known = ", ".join(existing) if existing else "none yet (`ctrlmap ingest` creates one)"
+            raise NotFound(f"no workspace {name!r}; existing workspaces: {known}", target=f"workspace:{name}")
         return name
 
     def close(self) -> None:

@@ -1,5 +1,12 @@
-"""Coverage: for each assessable clause, whether approved evidence covers it, proposals await review, or
-nothing was found (a gap); and the frameworks x documents matrix behind the heatmap."""
+"""Coverage: the one definition of a clause's state, used by `map`, `coverage`, the API, the web pages and
+jobs alike, computed from the stored proposals (never from one run's output):
+
+- covered: an approved proposal with full coverage;     - partial: approved proposals, none of them full;
+- needs-review / proposed: live proposals awaiting a person (drifted ones first);
+- gap: nothing live (rejected and superseded proposals do not count);
+- not-mapped: the framework was never mapped in the workspace (not counted as gaps).
+
+Also the frameworks x documents matrix behind the heatmap."""
 
 from __future__ import annotations
 
@@ -7,7 +14,9 @@ from dataclasses import dataclass, field
 
 from rag.context import Context
 from rag.models import Status
-from rag.review import list_proposals
+from rag.review import list_proposals, mapped_frameworks
+
+LIVE = {Status.proposed, Status.needs_review, Status.approved}
 
 
 @dataclass
@@ -31,6 +40,7 @@ class FrameworkCoverage:
     partial: int = 0
     awaiting: int = 0
     gaps: int = 0
+    mapped: bool = True
 
     @property
     def percent(self) -> float:
@@ -49,20 +59,21 @@ class CoverageReport:
 
 def coverage(ctx: Context, workspace: str, frameworks: list[str] | None = None) -> CoverageReport:
     frameworks = frameworks or ctx.catalog.primary()
+    mapped = mapped_frameworks(ctx, workspace)
     by_clause: dict[tuple[str, str], list] = {}
     for p in list_proposals(ctx, workspace, limit=10**7):
-        if p.framework in frameworks and p.status != Status.rejected:
+        if p.framework in frameworks and p.status in LIVE:
             by_clause.setdefault((p.framework, p.clause_id), []).append(p)
     summaries, clauses = [], []
     matrix: dict[str, dict[str, int]] = {}
     for key in frameworks:
         fw = ctx.catalog.framework(key)
-        summary = FrameworkCoverage(key=key, name=fw.short)
+        summary = FrameworkCoverage(key=key, name=fw.short, mapped=key in mapped)
         row = matrix.setdefault(fw.short, {})
         for clause in fw.assessable():
             props = by_clause.get((key, clause.id), [])
             approved = [p for p in props if p.status == Status.approved]
-            status = _status(props, approved)
+            status = _status(props, approved) if summary.mapped else "not-mapped"
             for doc in {p.document_name for p in props}:
                 row[doc] = row.get(doc, 0) + 1
             summary.clauses += 1

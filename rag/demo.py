@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Callable
 
 from rag import citations as cites
+from rag import workflows
 from rag.context import Context
 from rag.coverage import coverage
 from rag.export import coverage_report, narrative_docx, narrative_md, tables
-from rag.ingest.pipeline import IngestResult, ingest_paths
-from rag.mapping import propose
-from rag.narrate import check, draft, load_profile
-from rag.review import list_proposals, save_run
+from rag.ingest.pipeline import IngestResult
+from rag.narrate import load_profile
+from rag.review import list_proposals
 from rag.samples import DecisionOutcome, apply_decisions, sample_dir
 
 WORKSPACE = "demo"
+ACTOR = "ctrlmap-demo"
 
 
 @dataclass
@@ -36,7 +37,8 @@ class DemoResult:
     citations_verified: int = 0
     narrative_problems: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    mapping_stats: dict = field(default_factory=dict)
+    usage: dict = field(default_factory=dict)  # LLM usage of this demo's runs (mapping and narrative)
+    workspace: str = WORKSPACE
 
 
 Step = Callable[[str], None]
@@ -46,19 +48,18 @@ def run_demo(ctx: Context, out: Path, step: Step | None = None, ingest_progress=
              judge=None) -> DemoResult:
     step = step or (lambda _msg: None)
     result = DemoResult(out=out)
-    workspace = ctx.workspace(WORKSPACE)
+    workspace = WORKSPACE
     clock = time.perf_counter()
     with sample_dir() as sample:
-        step("Ingesting the sample organization's policies")
-        result.ingest = ingest_paths(ctx, workspace, [str(sample / "policies")], ingest_progress)
-        _drift(ctx, workspace, result.ingest)
+        step(f"Ingesting the sample organization's policies into workspace {workspace!r}")
+        result.ingest = workflows.ingest_documents(ctx, workspace, [str(sample / "policies")], ACTOR,
+                                                   ingest_progress).results
         result.timings["ingest"] = time.perf_counter() - clock
 
         step("Proposing mappings for SOC 2, ISO 27001, ISO 42001 and NIST AI RMF")
         clock = time.perf_counter()
-        run = propose(ctx, workspace, ctx.catalog.primary(), progress=map_progress, judge=judge)
-        save_run(ctx, workspace, run)
-        result.mapping_stats = run.stats
+        mapped = workflows.run_mapping(ctx, workspace, ctx.catalog.primary(), ACTOR, map_progress, judge)
+        result.usage = mapped.usage
         result.timings["map"] = time.perf_counter() - clock
 
         step("Applying the recorded reviewer decisions")
@@ -73,14 +74,6 @@ def run_demo(ctx: Context, out: Path, step: Step | None = None, ingest_progress=
     return result
 
 
-def _drift(ctx: Context, workspace: str, results: list[IngestResult]) -> None:
-    from rag.review import apply_drift
-
-    for r in results:
-        if r.status == "new-version" and r.document_id:
-            apply_drift(ctx, workspace, r.document_id)
-
-
 def _write_outputs(ctx: Context, workspace: str, out: Path, profile: dict, result: DemoResult) -> None:
     out.mkdir(parents=True, exist_ok=True)
     proposals = list_proposals(ctx, workspace, limit=10**6)
@@ -91,13 +84,10 @@ def _write_outputs(ctx: Context, workspace: str, out: Path, profile: dict, resul
     coverage_report.heatmap(report, files[1])
     tables.write_csv(proposals, files[2])
     tables.write_json(proposals, files[3])
-    sections = draft(ctx, workspace, profile)
-    result.narrative_problems = check(ctx, workspace, sections)
-    org = (profile.get("organization") or {}).get("legal_name", "the organization")
-    system = (profile.get("report") or {}).get("system_name", "")
-    title = f"{org}: description of the {system}".strip()
-    files[4].write_text(narrative_md.render(sections, title, _period(profile)), encoding="utf-8")
-    narrative_docx.write(sections, title, files[5], _period(profile))
+    desc = workflows.describe_system(ctx, workspace, profile)
+    result.narrative_problems = desc.problems
+    files[4].write_text(narrative_md.render(desc.sections, desc.title, desc.period), encoding="utf-8")
+    narrative_docx.write(desc.sections, desc.title, files[5], desc.period)
     shas = {c.document_sha256 for p in proposals for c in p.citations}
     tables.write_texts(ctx, shas, out / "texts")
     texts = {sha: (out / "texts" / f"{sha}.txt").read_bytes().decode("utf-8") for sha in shas}
@@ -111,10 +101,3 @@ def _write_outputs(ctx: Context, workspace: str, out: Path, profile: dict, resul
                                "proposals": sum(1 for p in proposals if p.framework == fw.key),
                                "citations verified": sum(cites.verify(c, texts) for p in proposals
                                                          if p.framework == fw.key for c in p.citations)})
-
-
-def _period(profile: dict) -> str:
-    report = profile.get("report") or {}
-    if report.get("period_start"):
-        return f"{report.get('type', 'SOC 2')} report period {report['period_start']} to {report.get('period_end')}"
-    return ""

@@ -1,12 +1,14 @@
-"""Reading stored documents and versions (the API and CLI list them; the UI shows a cited quote in context)."""
+"""Reading stored documents and versions (the API and CLI list them; the UI shows a cited quote in context).
+Which version is current, and the texts, come from `rag.corpus`."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
 from rag.context import Context
+from rag.corpus import current_versions, load_passages, texts_by_sha, version_text  # noqa: F401 - re-exported
 from rag.errors import NotFound
-from rag.store import DocumentRow, PassageRow, VersionRow
+from rag.store import DocumentRow, PassageRow
 
 
 def list_documents(ctx: Context, workspace: str) -> list[dict]:
@@ -16,9 +18,11 @@ def list_documents(ctx: Context, workspace: str) -> list[dict]:
                                 .where(PassageRow.workspace == workspace, PassageRow.current.is_(True),
                                        PassageRow.hidden.is_(False))
                                 .group_by(PassageRow.document_id)).all())
+        current = current_versions(s, workspace)
         out = []
         for d in docs:
-            latest = d.versions[-1]
+            latest = next((v for v in d.versions if d.id in current and v.id == current[d.id].version_id),
+                          d.versions[-1])
             out.append({"id": d.id, "name": d.name, "title": d.title, "versions": len(d.versions),
                         "sha256": latest.sha256[:12], "media_type": latest.media_type.split("/")[-1][:20],
                         "pages": latest.pages, "passages": counts.get(d.id, 0), "updated": latest.created_at})
@@ -30,37 +34,15 @@ def versions(ctx: Context, workspace: str, document_id: int) -> list[dict]:
         doc = s.scalar(select(DocumentRow).where(DocumentRow.id == document_id, DocumentRow.workspace == workspace))
         if doc is None:
             raise NotFound(f"no document {document_id} in workspace {workspace}")
-        return [{"number": v.number, "sha256": v.sha256, "media_type": v.media_type, "bytes": v.byte_size,
+        current = current_versions(s, workspace, {document_id}).get(document_id)
+        return [{"number": v.number, "current": bool(current and current.version_id == v.id), "sha256": v.sha256, "media_type": v.media_type, "bytes": v.byte_size,
                  "parser": v.parser, "pages": v.pages, "hidden_spans": len(v.hidden or []),
                  "created_at": v.created_at} for v in doc.versions]
-
-
-def texts_by_sha(ctx: Context, shas: set[str] | None = None) -> dict[str, str]:
-    """Canonical text of each document version, by sha256 (all versions when `shas` is None)."""
-    if shas is not None and not shas:
-        return {}
-    q = select(VersionRow.sha256, VersionRow.text)
-    if shas is not None:
-        q = q.where(VersionRow.sha256.in_(shas))
-    with ctx.store.session() as s:
-        return dict(s.execute(q).all())
-
-
-def version_text(ctx: Context, workspace: str, sha256: str) -> str:
-    """Canonical text of a version, only if it belongs to the workspace."""
-    with ctx.store.session() as s:
-        text = s.scalar(select(VersionRow.text).join(DocumentRow).where(
-            VersionRow.sha256 == sha256, DocumentRow.workspace == workspace).limit(1))
-    if text is None:
-        raise NotFound(f"no document version {sha256[:12]} in workspace {workspace}")
-    return text
 
 
 def set_title(ctx: Context, workspace: str, document_id: int, title: str) -> bool:
     """Rename a document's display title; its passages are re-indexed (the title is part of what they are
     indexed under). Returns True when the title changed."""
-    from rag.retrieve import load_passages
-
     title = " ".join(title.split())[:512]
     with ctx.store.session(write=True) as s:
         doc = s.scalar(select(DocumentRow).where(DocumentRow.id == document_id, DocumentRow.workspace == workspace))

@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from rag.embeddings import WordLlamaEmbeddings
-from rag.models import Clause, Passage
+from rag.models import Clause, Passage, sha256_hex
 from rag.settings import Settings
 
 BATCH = 2000
@@ -72,6 +72,8 @@ class VectorIndex:
 
     @property
     def client(self):
+        if not self.settings.chroma_dir.is_dir():
+            self.reset()  # its files were removed under this process: chromadb's cached handle is stale
         if self._client is None:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
@@ -82,12 +84,25 @@ class VectorIndex:
                 settings=ChromaSettings(anonymized_telemetry=False, allow_reset=True))
         return self._client
 
+    def reset(self) -> None:
+        """Forget the open client (and chromadb's per-process cache of it), so the next call reopens the store
+        from disk: after its files were removed or damaged under a running process."""
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        self._client = None
+        SharedSystemClient.clear_system_cache()
+
     def _collection(self, name: str):
         return self.client.get_or_create_collection(
             name=name, embedding_function=self._function, metadata={"hnsw:space": "cosine"})
 
+    def collection_name(self, workspace: str) -> str:
+        """One collection per workspace, named by a digest of its full name: two workspaces never share one,
+        however alike their names are."""
+        return f"passages-{sha256_hex(workspace)[:24]}-{self.model}"
+
     def passages(self, workspace: str):
-        return self._collection(f"passages-{_slug(workspace)}-{self.model}")
+        return self._collection(self.collection_name(workspace))
 
     # --- passages -------------------------------------------------------------------------------------
 
@@ -126,10 +141,22 @@ class VectorIndex:
             found.update(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32)))
         return np.stack([found[i] for i in ids])
 
-    def drop(self, workspace: str) -> None:
-        name = f"passages-{_slug(workspace)}-{self.model}"
-        if name in {c.name for c in self.client.list_collections()}:
-            self.client.delete_collection(name)
+    def drop(self, workspace: str, force: bool = False) -> None:
+        """Delete the workspace's collection; with `force`, also when listing collections fails (a damaged
+        collection is deleted by name)."""
+        name = self.collection_name(workspace)
+        try:
+            exists = name in {c.name for c in self.client.list_collections()}
+        except Exception:  # noqa: BLE001 - damaged metadata: try the delete anyway
+            if not force:
+                raise
+            exists = True
+        if exists:
+            try:
+                self.client.delete_collection(name)
+            except Exception:  # noqa: BLE001
+                if not force:
+                    raise
 
     # --- clauses --------------------------------------------------------------------------------------
 

@@ -189,6 +189,7 @@ class Status(str, Enum):
     approved = "approved"
     rejected = "rejected"
     needs_review = "needs-review"
+    superseded = "superseded"  # a later mapping run ranks other evidence first; kept for the record
 
 
 class Method(str, Enum):

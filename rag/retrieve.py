@@ -10,59 +10,19 @@ title similarity complete the evidence the scorer combines.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
-from sqlalchemy import select
-
 from rag.context import Context
+from rag.corpus import Corpus, load_passages, sync_index
 from rag.index import passage_document
 from rag.models import Clause, Passage
-from rag.store import DocumentRow, PassageRow, VersionRow
+
+__all__ = ["Corpus", "Signals", "load_passages", "retrieve"]  # Corpus and load_passages belong to rag.corpus
 
 VARIANTS = ("full", "keywords", "policy")
-
-
-@dataclass
-class Corpus:
-    """The current, visible passages of a workspace, with what scoring and citing need."""
-
-    passages: list[Passage]
-    titles: dict[int, str] = field(default_factory=dict)  # document id -> title
-    names: dict[int, str] = field(default_factory=dict)  # document id -> name
-    texts: dict[str, str] = field(default_factory=dict)  # version sha256 -> canonical text
-
-    def indexed_text(self, i: int) -> str:
-        p = self.passages[i]
-        return passage_document(p, self.titles.get(p.document_id, ""))
-
-    @property
-    def document_ids(self) -> np.ndarray:
-        return np.array([p.document_id for p in self.passages], dtype=np.int64)
-
-
-def load_passages(ctx: Context, workspace: str, include_hidden: bool = False) -> Corpus:
-    with ctx.store.session() as s:
-        rows = s.execute(
-            select(PassageRow, VersionRow, DocumentRow)
-            .join(VersionRow, PassageRow.version_id == VersionRow.id)
-            .join(DocumentRow, PassageRow.document_id == DocumentRow.id)
-            .where(PassageRow.workspace == workspace, PassageRow.current.is_(True))
-            .order_by(DocumentRow.id, PassageRow.seq)).all()
-        corpus = Corpus(passages=[])
-        for prow, vrow, drow in rows:
-            if prow.hidden and not include_hidden:
-                continue
-            corpus.texts.setdefault(vrow.sha256, vrow.text)
-            corpus.titles[drow.id] = drow.title
-            corpus.names[drow.id] = drow.name
-            corpus.passages.append(Passage(
-                id=prow.id, version_id=vrow.id, document_id=drow.id, document_sha256=vrow.sha256, seq=prow.seq,
-                start=prow.start, end=prow.end, text=vrow.text[prow.start:prow.end],
-                heading_path=prow.heading_path, page=prow.page, hidden=prow.hidden, flags=prow.flags or []))
-    return corpus
 
 
 # --- lexical --------------------------------------------------------------------------------------------
@@ -182,8 +142,6 @@ def _context_tokens(corpus: Corpus) -> list[list[str]]:
 
 
 def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus | None = None) -> Signals:
-    from rag.ingest.pipeline import sync_index
-
     corpus = corpus or load_passages(ctx, workspace)
     documents, segments = _segments(corpus.document_ids)
     n_c, n_d, n_p = len(clauses), len(documents), len(corpus.passages)

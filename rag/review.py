@@ -7,39 +7,31 @@ decision (`decide`) ever sets a proposal to approved; everything automatic produ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from rag import audit
+from rag import audit, drift
 from rag.citations import quote_citation
-from rag.instructions import confirmed
 from rag.context import Context
+from rag.corpus import current_version_row, current_versions, passage_from_row
 from rag.errors import Conflict, InvalidInput, NotFound
+from rag.instructions import confirmed
 from rag.mapping import MappingRun
 from rag.models import Action, Citation, Coverage, Decision, Method, Proposal, Status, utcnow
 from rag.store import (CitationRow, DecisionRow, DocumentRow, EvidenceRow, PassageRow, ProposalRow, VersionRow,
                        proposal_from_row)
 
 SETTLED = {Status.approved.value, Status.rejected.value, Status.needs_review.value}
-KEPT_METHODS = {Method.crosswalk.value, Method.manual.value}  # a mapping run never withdraws these
+KEPT_METHODS = {Method.crosswalk.value, Method.manual.value}  # a mapping run never supersedes these
 EVIDENCE_KEPT = 10  # best documents per clause whose confidence is stored, proposed or not
+_state, _citation_rows = drift.state, drift.citation_rows
 
 
 def _commit_checkpoint(ctx: Context) -> None:
     with ctx.store.session() as s:
         audit.checkpoint(s, ctx.settings.data_dir / "audit-head.json")
-
-
-def _state(row: ProposalRow) -> dict:
-    return {"status": row.status, "coverage": row.coverage, "confidence": row.confidence,
-            "citations": [{"passage_id": c.passage_id, "start": c.start, "end": c.end} for c in row.citations]}
-
-
-def _citation_rows(citations: list[Citation]) -> list[CitationRow]:
-    return [CitationRow(passage_id=c.passage_id, document_sha256=c.document_sha256, start=c.start, end=c.end,
-                        quote=c.quote, flags=c.flags) for c in citations]
 
 
 # --- saving a mapping run -----------------------------------------------------------------------------
@@ -50,52 +42,83 @@ class SaveStats:
     created: int = 0
     updated: int = 0
     kept: int = 0
-    withdrawn: int = 0
+    superseded: int = 0
 
 
 def save_run(ctx: Context, workspace: str, run: MappingRun, actor: str = "ctrlmap") -> SaveStats:
-    """Upsert the run's proposals. Decided proposals are never overwritten; undecided ones the run no longer
-    makes are withdrawn."""
+    """Store a run's proposals. The rule, so that results never jump without a trace:
+    - a proposal a person decided, edited or reopened, or added by hand or through a crosswalk, is kept as is;
+    - any other proposal the run makes is created, or updated (a superseded one comes back);
+    - an undecided proposal the run no longer makes stays (its confidence refreshed) while its document is
+      still among the clause's best documents in this run, or while the run proposes nothing else for the
+      clause: new documents can outrank evidence, never make a clause lose it;
+    - otherwise it is marked superseded, with an audit event. Nothing is deleted."""
     stats = SaveStats()
-    clause_keys = {tuple(k.split(":", 1)) for k in run.rankings}
     with ctx.store.session(write=True) as s:
         existing = {(r.framework, r.clause_id, r.document_id): r for r in s.scalars(
             select(ProposalRow).options(selectinload(ProposalRow.citations))
             .where(ProposalRow.workspace == workspace, ProposalRow.framework.in_(run.frameworks)))}
-        versions = _current_versions(s, {p.document_id for p in run.proposals})
+        touched = set(s.scalars(select(DecisionRow.proposal_id).where(DecisionRow.workspace == workspace)))
+        versions = current_versions(s, workspace, {p.document_id for p in run.proposals})
         made = set()
         for p in run.proposals:
             key = (p.framework, p.clause_id, p.document_id)
             made.add(key)
             row = existing.get(key)
-            if row is not None and (row.status in SETTLED or row.method == Method.manual.value):
+            if row is not None and _kept(row, touched):
                 stats.kept += 1
                 continue
             if row is None:
                 row = ProposalRow(workspace=workspace, framework=p.framework, clause_id=p.clause_id,
-                                  document_id=p.document_id, status=Status.proposed.value, created_at=utcnow())
+                                  document_id=p.document_id, created_at=utcnow())
                 s.add(row)
                 stats.created += 1
             else:
                 row.citations.clear()
                 stats.updated += 1
-            row.version_id = versions[p.document_id]
-            row.score, row.confidence, row.coverage = p.score, p.confidence, p.coverage.value
-            row.rationale, row.method, row.model = p.rationale, p.method.value, p.model
-            row.prompt_version, row.usage, row.corpus_version = p.prompt_version, p.usage, p.corpus_version
-            row.run_id, row.updated_at = run.run_id, utcnow()
-            row.citations.extend(_citation_rows(p.citations))
-        for key, row in existing.items():
-            if (key[0], key[1]) in clause_keys and key not in made and row.status == Status.proposed.value \
-                    and row.method not in KEPT_METHODS:
-                s.delete(row)
-                stats.withdrawn += 1
+            _fill(row, p, versions[p.document_id].version_id, run.run_id)
+        _settle_unmade(s, workspace, run, existing, made, touched, actor, stats)
         _save_evidence(s, workspace, run)
         audit.append(s, workspace=workspace, actor=actor, action="mapping.run", target=f"run:{run.run_id}",
                      after=stats.__dict__, frameworks=run.frameworks, corpus_version=ctx.catalog.version,
                      **{k: v for k, v in run.stats.items() if k in ("model", "prompt_version", "scorer")})
     _commit_checkpoint(ctx)
     return stats
+
+
+def _kept(row: ProposalRow, touched: set[int]) -> bool:
+    return row.status in SETTLED or row.method in KEPT_METHODS or row.id in touched
+
+
+def _fill(row: ProposalRow, p: Proposal, version_id: int, run_id: str) -> None:
+    row.version_id, row.status = version_id, Status.proposed.value
+    row.score, row.confidence, row.coverage = p.score, p.confidence, p.coverage.value
+    row.rationale, row.method, row.model = p.rationale, p.method.value, p.model
+    row.prompt_version, row.usage, row.corpus_version = p.prompt_version, p.usage, p.corpus_version
+    row.run_id, row.updated_at = run_id, utcnow()
+    row.citations.extend(_citation_rows(p.citations))
+
+
+def _settle_unmade(s: Session, workspace: str, run: MappingRun, existing: dict, made: set, touched: set[int],
+                   actor: str, stats: SaveStats) -> None:
+    """Undecided proposals of the run's clauses that the run did not make: kept or superseded (see save_run)."""
+    proposed_clauses = {(f, c) for f, c, _ in made}
+    for (framework, clause_id, doc), row in existing.items():
+        ranking = run.rankings.get(f"{framework}:{clause_id}")
+        if ranking is None or (framework, clause_id, doc) in made or row.status != Status.proposed.value \
+                or _kept(row, touched):
+            continue
+        best = dict(ranking[:EVIDENCE_KEPT])
+        if doc in best or (framework, clause_id) not in proposed_clauses:
+            row.confidence = round(min(row.confidence, best.get(doc, row.confidence)), 4)
+            stats.kept += 1
+            continue
+        before = _state(row)
+        row.status, row.updated_at = Status.superseded.value, utcnow()
+        stats.superseded += 1
+        audit.append(s, workspace=workspace, actor=actor, action="proposal.supersede", target=f"proposal:{row.id}",
+                     before=before, after=_state(row), run=run.run_id, clause=f"{framework}:{clause_id}",
+                     reason="the run ranks other documents above this one for the clause")
 
 
 def _save_evidence(s: Session, workspace: str, run: MappingRun) -> None:
@@ -128,15 +151,6 @@ def _own_confidence(s: Session, workspace: str, clause, document_id: int) -> tup
     floor = min(r.confidence for r in stored)
     return floor, (f"ctrlmap did not rank this document among the {len(stored)} best for {clause.id} "
                    f"(confidence below {floor:.2f}).")
-
-
-def _current_versions(s: Session, document_ids: set[int]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for doc_id, version_id, number in s.execute(select(VersionRow.document_id, VersionRow.id, VersionRow.number)
-                                                .where(VersionRow.document_id.in_(document_ids))):
-        if doc_id not in out or number > out[doc_id][1]:
-            out[doc_id] = (version_id, number)
-    return {k: v[0] for k, v in out.items()}
 
 
 # --- reading ------------------------------------------------------------------------------------------
@@ -180,6 +194,14 @@ def list_proposals(ctx: Context, workspace: str, *, framework: str | None = None
     q = q.order_by(ProposalRow.framework, ProposalRow.clause_id, ProposalRow.confidence.desc())
     with ctx.store.session() as s:
         return _to_models(s, list(s.scalars(q.limit(limit).offset(offset))))
+
+
+def mapped_frameworks(ctx: Context, workspace: str) -> set[str]:
+    """Frameworks a mapping run has scored in the workspace (or that hold proposals)."""
+    with ctx.store.session() as s:
+        scored = set(s.scalars(select(EvidenceRow.framework).where(EvidenceRow.workspace == workspace).distinct()))
+        return scored | set(s.scalars(select(ProposalRow.framework).where(ProposalRow.workspace == workspace)
+                                      .distinct()))
 
 
 def get_proposal(ctx: Context, workspace: str, proposal_id: int) -> Proposal:
@@ -286,13 +308,40 @@ def _apply_edit(s: Session, row: ProposalRow, edit: Edit) -> None:
 
 
 def _find_quote(quote: str, passages: list[PassageRow], version: VersionRow) -> Citation | None:
-    from rag.store import passage_from_row
-
     for prow in passages:
-        citation = quote_citation(quote, passage_from_row(prow, version), version.text)
+        citation = quote_citation(quote, passage_from_row(prow, version.sha256, version.text), version.text)
         if citation is not None:
             return citation
     return None
+
+
+def add_manual(ctx: Context, workspace: str, framework: str, clause_id: str, document: str, quotes: list[str],
+               actor: str, comment: str = "") -> int:
+    """A mapping a reviewer adds by hand; its quotes must occur verbatim in the document's current version."""
+    ctx.catalog.clause(framework, clause_id)
+    with ctx.store.session(write=True) as s:
+        doc = s.scalar(select(DocumentRow).where(DocumentRow.workspace == workspace, DocumentRow.name == document))
+        if doc is None:
+            raise InvalidInput(f"no document named {document!r} in workspace {workspace}")
+        version = current_version_row(s, workspace, doc.id)
+        passages = list(s.scalars(select(PassageRow).where(PassageRow.version_id == version.id,
+                                                           PassageRow.hidden.is_(False))))
+        made = [_find_quote(q, passages, version) for q in quotes]
+        if not made or any(c is None for c in made):
+            raise InvalidInput(f"a quote does not occur verbatim in {document}")
+        row = ProposalRow(workspace=workspace, framework=framework, clause_id=clause_id, document_id=doc.id,
+                          version_id=version.id, score=0.0, confidence=1.0, coverage=Coverage.partial.value,
+                          rationale=comment or "Added by a reviewer.", method=Method.manual.value,
+                          status=Status.proposed.value, corpus_version=ctx.catalog.version, created_at=utcnow())
+        row.citations.extend(_citation_rows(made))
+        s.add(row)
+        s.flush()
+        audit.append(s, workspace=workspace, actor=actor, action="proposal.add", target=f"proposal:{row.id}",
+                     after={"status": row.status, "method": row.method}, clause=f"{framework}:{clause_id}",
+                     document_sha256=version.sha256)
+        pid = row.id
+    _commit_checkpoint(ctx)
+    return pid
 
 
 def propagate(ctx: Context, s: Session, workspace: str, row: ProposalRow, actor: str) -> list[int]:
@@ -315,7 +364,7 @@ def propagate(ctx: Context, s: Session, workspace: str, row: ProposalRow, actor:
                           method=Method.crosswalk.value, status=Status.proposed.value, model=None,
                           corpus_version=ctx.catalog.version, origin_proposal_id=row.id, created_at=utcnow())
         new.citations.extend(CitationRow(passage_id=c.passage_id, document_sha256=c.document_sha256,
-                                         start=c.start, end=c.end, quote=c.quote) for c in row.citations)
+                                         start=c.start, end=c.end, quote=c.quote, flags=c.flags) for c in row.citations)
         s.add(new)
         s.flush()
         made.append(new.id)
@@ -327,55 +376,12 @@ def propagate(ctx: Context, s: Session, workspace: str, row: ProposalRow, actor:
 
 # --- drift --------------------------------------------------------------------------------------------
 
-
-@dataclass
-class DriftReport:
-    reanchored: list[int] = field(default_factory=list)
-    needs_review: list[int] = field(default_factory=list)
+DriftReport = drift.DriftReport
 
 
 def apply_drift(ctx: Context, workspace: str, document_id: int, actor: str = "ctrlmap") -> DriftReport:
-    """After a new version of a document: proposals whose quotes still occur verbatim move to the new version;
-    the others go back to review, with the quotes that disappeared recorded."""
-    from rag.store import passage_from_row
-
-    report = DriftReport()
+    """Drift for one document in a transaction of its own (ingest already applies it with the version)."""
     with ctx.store.session(write=True) as s:
-        version = s.scalar(select(VersionRow).where(VersionRow.document_id == document_id)
-                           .order_by(VersionRow.number.desc()).limit(1))
-        passages = [passage_from_row(p, version) for p in s.scalars(
-            select(PassageRow).where(PassageRow.version_id == version.id, PassageRow.hidden.is_(False)))]
-        rows = s.scalars(select(ProposalRow).options(selectinload(ProposalRow.citations)).where(
-            ProposalRow.workspace == workspace, ProposalRow.document_id == document_id,
-            ProposalRow.version_id != version.id))
-        for row in rows:
-            before = _state(row)
-            moved, missing = [], []
-            for c in row.citations:
-                target = next((quote_citation(c.quote, p, version.text) for p in passages
-                               if c.quote in p.text), None)
-                (moved.append(target) if target else missing.append(c.quote))
-            old_sha = row.citations[0].document_sha256 if row.citations else None
-            row.version_id = version.id
-            row.citations.clear()
-            row.citations.extend(_citation_rows(moved))
-            if missing or not moved:
-                row.drift = {"from_sha256": old_sha, "to_sha256": version.sha256, "missing_quotes": missing,
-                             "previous_status": before["status"], "at": utcnow().isoformat()}
-                row.status = Status.needs_review.value
-                report.needs_review.append(row.id)
-                action = "proposal.drift"
-            else:
-                report.reanchored.append(row.id)
-                action = "proposal.reanchor"
-            audit.append(s, workspace=workspace, actor=actor, action=action, target=f"proposal:{row.id}",
-                         before=before, after=_state(row), document_sha256=version.sha256,
-                         missing_quotes=missing or None)
+        report = drift.apply(s, workspace, document_id, actor)
     _commit_checkpoint(ctx)
     return report
-
-
-def document_ids(ctx: Context, workspace: str) -> dict[str, int]:
-    with ctx.store.session() as s:
-        return dict(s.execute(select(DocumentRow.name, DocumentRow.id).where(DocumentRow.workspace == workspace)))
-

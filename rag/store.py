@@ -1,8 +1,9 @@
 """The SQL store: the source of truth (SQLite by default, any SQLAlchemy URL such as PostgreSQL works).
 
 Tables hold workspaces, documents, their versions with canonical text, sections and passages, proposals with
-their citations, the pipeline's evidence per clause, decisions, the audit chain, runs and API keys. Rows are converted to the domain model at
-this boundary; other stages never see ORM objects.
+their citations, the pipeline's evidence per clause, decisions, the audit chain, runs and API keys. Rows are
+converted to the domain model by the persistence modules (this one, `corpus`, `drift`, `review`, `audit`,
+`auth`); computing stages and faces never see ORM objects.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integ
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from rag.instructions import citation_flags
-from rag.models import Citation, Coverage, Method, Passage, Proposal, Status, utcnow
+from rag.models import Citation, Coverage, Method, Proposal, Status, utcnow
 from rag.settings import Settings
 
 
@@ -270,6 +271,10 @@ class Store:
             if s.get(WorkspaceRow, name) is None:
                 s.add(WorkspaceRow(name=name))
 
+    def has_workspace(self, name: str) -> bool:
+        with self.session() as s:
+            return s.get(WorkspaceRow, name) is not None
+
     def workspaces(self) -> list[str]:
         with self.session() as s:
             return list(s.scalars(select(WorkspaceRow.name).order_by(WorkspaceRow.name)))
@@ -280,13 +285,6 @@ class Store:
 
 
 # --- row -> domain --------------------------------------------------------------------------------------
-
-
-def passage_from_row(row: PassageRow, version: VersionRow) -> Passage:
-    return Passage(id=row.id, version_id=row.version_id, document_id=row.document_id,
-                   document_sha256=version.sha256, seq=row.seq, start=row.start, end=row.end,
-                   text=version.text[row.start:row.end], heading_path=row.heading_path, page=row.page,
-                   hidden=row.hidden, flags=row.flags or [])
 
 
 def proposal_from_row(row: ProposalRow, passages: dict[str, PassageRow] | None = None) -> Proposal:

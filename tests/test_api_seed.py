@@ -72,7 +72,7 @@ class Tenant:
 
 def seed_tenant(ctx: Context, name: str, canary: str | None = None) -> Tenant:
     tenant = Tenant(name=name, canary=canary or f"CANARY{uuid.uuid4().hex[:10].upper()}")
-    ws = ctx.workspace(name)
+    ws = ctx.workspace(name, create=True)
     for doc, text in ((tenant.access_doc, access_policy(tenant.canary)),
                       ("incident-response.md", incident_policy(tenant.canary))):
         result = ingest_bytes(ctx, ws, doc, text.encode())

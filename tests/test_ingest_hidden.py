@@ -23,7 +23,7 @@ COMMENTS = {"md-comment-with-gt", "md-inline-comment-with-gt"}  # comments are d
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_hidden_text_is_flagged_and_never_retrievable(ctx, case):
     name, data = CASES[case]
-    ws = ctx.workspace("hidden")
+    ws = ctx.workspace("hidden", create=True)
     result = ingest_bytes(ctx, ws, name, data)
     assert result.status == "ingested" and result.passages > 0
     canary = specimens.canary(case)
@@ -37,7 +37,7 @@ def test_hidden_text_is_flagged_and_never_retrievable(ctx, case):
 
 
 def test_no_proposal_cites_hidden_text(ctx):
-    ws = ctx.workspace("hidden-map")
+    ws = ctx.workspace("hidden-map", create=True)
     for name, data in CASES.values():
         ingest_bytes(ctx, ws, name, data)
     save_run(ctx, ws, propose(ctx, ws, ["soc2-tsc-2017", "iso27001-2022"]))

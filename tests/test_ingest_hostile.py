@@ -69,7 +69,7 @@ def _nothing_stored(ctx) -> bool:
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_rejected_with_its_reason(ctx, case):
     name, make, error, words = CASES[case]
-    workspace = ctx.workspace()
+    workspace = ctx.workspace(create=True)
     with pytest.raises(error, match=words) as info:
         ingest_bytes(ctx, workspace, name, make())
     exc = info.value
@@ -82,7 +82,7 @@ def test_pdf_decompression_bomb_hits_the_memory_limit(ctx):
     ctx.settings.parse_memory_mb = 512
     started = time.perf_counter()
     with pytest.raises(ParseLimit, match="512 MB memory limit") as info:
-        ingest_bytes(ctx, ctx.workspace(), "bomb.pdf", specimens.bomb_pdf(2048, stream_mb=16))
+        ingest_bytes(ctx, ctx.workspace(create=True), "bomb.pdf", specimens.bomb_pdf(2048, stream_mb=16))
     assert time.perf_counter() - started < ctx.settings.parse_timeout_s
     assert info.value.reason == "limit-exceeded" and info.value.file == "bomb.pdf"
     assert _nothing_stored(ctx)
@@ -112,17 +112,17 @@ def test_file_over_the_size_limit(ctx, tmp_path):
     ctx.settings.max_file_mb = 0.01
     path = tmp_path / "big.md"
     path.write_text("# Big\n\n" + "Access is reviewed every quarter. " * 1000)
-    result = ingest_file(ctx, ctx.workspace(), "big.md", path)
+    result = ingest_file(ctx, ctx.workspace(create=True), "big.md", path)
     assert result.status == "rejected" and result.reason == "too-large" and "0.01 MB limit" in result.message
     with pytest.raises(TooLarge):
-        ingest_bytes(ctx, ctx.workspace(), "big.md", path.read_bytes())
+        ingest_bytes(ctx, ctx.workspace(create=True), "big.md", path.read_bytes())
 
 
 @pytest.mark.parametrize("name", ["../etc/passwd", "a/../../b.md", "/abs/policy.md", "pol\x00icy.md", "",
                                   "C:/policy.md", "./x.md"])
 def test_bad_paths(ctx, name):
     with pytest.raises(BadPath):
-        ingest_bytes(ctx, ctx.workspace(), name, b"# Policy\n\nAccess is reviewed every quarter.\n")
+        ingest_bytes(ctx, ctx.workspace(create=True), name, b"# Policy\n\nAccess is reviewed every quarter.\n")
     assert _nothing_stored(ctx)
 
 
@@ -134,7 +134,7 @@ def test_a_failure_while_storing_leaves_nothing_half_written(ctx, monkeypatch):
 
     monkeypatch.setattr(versions, "_retire", boom)  # called after the version and sections were added
     with pytest.raises(RuntimeError):
-        ingest_bytes(ctx, ctx.workspace(), "p.md", b"# Policy\n\nAccess is reviewed every quarter by owners.\n")
+        ingest_bytes(ctx, ctx.workspace(create=True), "p.md", b"# Policy\n\nAccess is reviewed every quarter by owners.\n")
     assert _nothing_stored(ctx)
 
 
@@ -143,7 +143,7 @@ def test_unexpected_parser_error_becomes_corrupt_file(ctx, monkeypatch):
 
     monkeypatch.setattr(markdown, "parse_markdown", lambda text: 1 / 0)
     with pytest.raises(CorruptFile, match="ZeroDivisionError"):
-        ingest_bytes(ctx, ctx.workspace(), "p.md", b"# Policy\n\n- access is reviewed\n")
+        ingest_bytes(ctx, ctx.workspace(create=True), "p.md", b"# Policy\n\n- access is reviewed\n")
 
 
 def test_rejections_name_file_and_reason_in_their_dict():

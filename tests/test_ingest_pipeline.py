@@ -11,7 +11,8 @@ from rag.errors import CitationError
 from rag.ingest import specimens
 from rag.ingest.chunk import chunk
 from rag.ingest.markdown import parse_markdown
-from rag.ingest.pipeline import ingest_bytes, ingest_paths, sync_index
+from rag.corpus import sync_index
+from rag.ingest.pipeline import ingest_bytes, ingest_paths
 from rag.retrieve import load_passages
 from rag.store import PassageRow, VersionRow
 
@@ -72,15 +73,15 @@ def test_size_overlap_and_long_sentences():
 def test_passage_ids_are_stable_across_runs(ctx, tmp_path):
     doc = parse_markdown(POLICY)
     assert [p.id for p in chunk(doc, "sha")] == [p.id for p in chunk(parse_markdown(POLICY), "sha")]
-    workspace = ctx.workspace()
+    workspace = ctx.workspace(create=True)
     ingest_bytes(ctx, workspace, "p.md", POLICY.encode())
     ids = [p.id for p in load_passages(ctx, workspace).passages]
     from rag.context import Context
     from rag.settings import Settings
 
     other = Context(Settings.load("offline", data_dir=tmp_path / "other"))
-    ingest_bytes(other, other.workspace(), "p.md", POLICY.encode())
-    assert [p.id for p in load_passages(other, other.workspace()).passages] == ids
+    ingest_bytes(other, other.workspace(create=True), "p.md", POLICY.encode())
+    assert [p.id for p in load_passages(other, other.workspace(create=True)).passages] == ids
     other.close()
 
 
@@ -90,7 +91,7 @@ def test_passage_ids_are_stable_across_runs(ctx, tmp_path):
 def test_unchanged_bytes_do_no_parsing_or_embedding(ctx, monkeypatch):
     import rag.ingest.pipeline as pipeline
 
-    workspace = ctx.workspace()
+    workspace = ctx.workspace(create=True)
     first = ingest_bytes(ctx, workspace, "p.md", POLICY.encode())
     assert first.status == "ingested" and first.version == 1
     parse, parses = _count(pipeline.parse_bytes)
@@ -102,7 +103,7 @@ def test_unchanged_bytes_do_no_parsing_or_embedding(ctx, monkeypatch):
 
 
 def test_new_version_keeps_old_and_reports_changes(ctx):
-    workspace = ctx.workspace()
+    workspace = ctx.workspace(create=True)
     v1 = ingest_bytes(ctx, workspace, "p.md", POLICY.encode())
     changed = POLICY.replace("every quarter", "every half year")
     v2 = ingest_bytes(ctx, workspace, "p.md", changed.encode())
@@ -120,7 +121,7 @@ def test_new_version_keeps_old_and_reports_changes(ctx):
 
 
 def test_uploading_an_older_version_again_restores_it(ctx):
-    workspace = ctx.workspace()
+    workspace = ctx.workspace(create=True)
     ingest_bytes(ctx, workspace, "p.md", POLICY.encode())
     ingest_bytes(ctx, workspace, "p.md", POLICY.replace("quarter", "year").encode())
     back = ingest_bytes(ctx, workspace, "p.md", POLICY.encode())
@@ -136,7 +137,7 @@ def test_uploading_an_older_version_again_restores_it(ctx):
 @pytest.mark.parametrize("name,data", [("hidden.pdf", specimens.hidden_text_pdf()),
                                        ("hidden.docx", specimens.policy_docx(1, hidden=True))])
 def test_hidden_passages_are_flagged_never_retrieved_or_cited(ctx, name, data):
-    workspace = ctx.workspace()
+    workspace = ctx.workspace(create=True)
     result = ingest_bytes(ctx, workspace, name, data)
     assert result.hidden_passages >= 1
     visible = load_passages(ctx, workspace)
@@ -169,11 +170,11 @@ def _mixed_folder(tmp_path):
 
 
 def test_mixed_batch_lands_good_files_and_reports_bad_ones(ctx, tmp_path):
-    results = {r.name: r for r in ingest_paths(ctx, ctx.workspace(), [str(_mixed_folder(tmp_path))])}
+    results = {r.name: r for r in ingest_paths(ctx, ctx.workspace(create=True), [str(_mixed_folder(tmp_path))])}
     assert {n for n, r in results.items() if r.status == "ingested"} == {"access.md", "sub/controls.pdf", "plan.docx"}
     assert {n: r.reason for n, r in results.items() if r.status == "rejected"} == {
         "empty.md": "empty", "scan.pdf": "needs-ocr", "xxe.docx": "unsafe", "cut.pdf": "corrupt"}
-    assert len(load_passages(ctx, ctx.workspace()).document_ids) > 0
+    assert len(load_passages(ctx, ctx.workspace(create=True)).document_ids) > 0
 
 
 def test_cli_ingest_table_json_and_exit_code(tmp_path):
@@ -203,12 +204,12 @@ def test_a_concurrent_upload_of_the_same_bytes_becomes_a_no_op(ctx):
     from rag.ingest.versions import store_version
     from rag.models import sha256_hex
 
-    workspace = ctx.workspace()
+    workspace = ctx.workspace(create=True)
     data = POLICY.encode()
     parsed = parse_bytes(data, "p.md", ctx.settings)  # parsed before the other upload committed
     ingest_bytes(ctx, workspace, "p.md", data)
     result, stored = store_version(ctx, workspace, "p.md", data, sha256_hex(data), parsed,
-                                   make_passages(parsed, sha256_hex(data)))
+                                   make_passages(parsed, sha256_hex(data)), "tester")
     assert result.status == "unchanged" and stored == []
 
 
@@ -225,6 +226,6 @@ def test_an_unexpected_failure_on_one_file_does_not_end_the_batch(ctx, tmp_path,
     monkeypatch.setattr(pipeline, "store_version", flaky)
     (tmp_path / "a.md").write_text(POLICY)
     (tmp_path / "b.md").write_text(POLICY.replace("Example Co", "Other Co"))
-    results = {r.name: r for r in ingest_paths(ctx, ctx.workspace(), [str(tmp_path / "*.md")])}
+    results = {r.name: r for r in ingest_paths(ctx, ctx.workspace(create=True), [str(tmp_path / "*.md")])}
     assert results["a.md"].status == "rejected" and "database is locked" in results["a.md"].message
     assert results["b.md"].status == "ingested"

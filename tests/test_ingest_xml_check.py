@@ -24,7 +24,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_doctype_is_found_in_any_part_and_encoding(ctx, case):
-    ws = ctx.workspace("xml")
+    ws = ctx.workspace("xml", create=True)
     with pytest.raises(UnsafeFile, match="DOCTYPE or entities"):
         ingest_bytes(ctx, ws, f"{case}.docx", CASES[case]())
     with ctx.store.session() as s:
@@ -32,5 +32,5 @@ def test_doctype_is_found_in_any_part_and_encoding(ctx, case):
 
 
 def test_an_ordinary_docx_still_passes(ctx):
-    result = ingest_bytes(ctx, ctx.workspace("xml"), "ok.docx", specimens.policy_docx(2))
+    result = ingest_bytes(ctx, ctx.workspace("xml", create=True), "ok.docx", specimens.policy_docx(2))
     assert result.status == "ingested" and result.passages > 0

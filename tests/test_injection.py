@@ -168,7 +168,7 @@ def attacked(tmp_path_factory):
         (folder / name).write_text(text, encoding="utf-8")
     _docx(folder / "clean-desk-standard.docx")
     ctx = Context(llm_settings(base, llm_concurrency=4))
-    ws = ctx.workspace()
+    ws = ctx.workspace(create=True)
     with sample_dir() as sample:
         ingest_paths(ctx, ws, [str(sample / "policies" / n) for n in CLEAN] + [str(folder)])
     transport = Transport(lambda body, n: compromised(body))

@@ -70,7 +70,7 @@ def test_ordinary_policy_language_is_not(text):
 
 @pytest.fixture
 def mapped(ctx):
-    ws = ctx.workspace("inject")
+    ws = ctx.workspace("inject", create=True)
     ingest_bytes(ctx, ws, "access.md", ACCESS.encode())
     ingest_bytes(ctx, ws, "incident.md", INCIDENT.encode())
     save_run(ctx, ws, propose(ctx, ws, ["soc2-tsc-2017"]))

@@ -121,7 +121,7 @@ def test_redraft_from_the_store_passes_the_narrative_check(tmp_path):
     from rag.samples import sample_dir
 
     ctx = Context(llm_settings(tmp_path))
-    ws = ctx.workspace()
+    ws = ctx.workspace(create=True)
     with sample_dir() as sample:
         ingest_paths(ctx, ws, [str(sample / "policies" / "access-control-policy.md")])
     clauses = [c for c in ctx.catalog.framework("soc2-tsc-2017").assessable() if c.id.startswith("CC6")]

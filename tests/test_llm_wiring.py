@@ -30,7 +30,7 @@ def _count(server, schema: str) -> int:
 
 
 def test_without_a_key_nothing_changes(monkeypatch):
-    from api.cli import _judge
+    from rag.workflows import make_run_judge as _judge
 
     settings = Settings.load()
     assert not settings.llm_configured and not settings.use_llm
@@ -55,7 +55,7 @@ def test_demo_llm_mode_uses_the_configured_endpoint(tmp_path, monkeypatch):
         # a person approves some model-made SOC 2 mappings; the second run redrafts DC5 from them and
         # re-judges nothing (unchanged inputs: every judgment comes from the cache)
         ctx = Context(Settings.load(data_dir=data, mode="llm", openai_base_url=server["url"]))
-        ws = ctx.workspace("demo")
+        ws = ctx.workspace("demo", create=True)
         made = [p for p in list_proposals(ctx, ws, framework="soc2-tsc-2017", limit=10**6) if p.method.value == "llm"]
         for p in made[:5]:
             decide(ctx, ws, p.id, "reviewer", Action.approve)

@@ -41,7 +41,7 @@ def mapped(ctx, tmp_path):
     folder.mkdir()
     (folder / "access.md").write_text(ACCESS)
     (folder / "incident.md").write_text(INCIDENT)
-    ws = ctx.workspace("rev")
+    ws = ctx.workspace("rev", create=True)
     ingest_paths(ctx, ws, [str(folder)])
     run = propose(ctx, ws, ["soc2-tsc-2017", "iso27001-2022"])
     save_run(ctx, ws, run)
@@ -141,8 +141,9 @@ def test_drift_sends_changed_citations_back_to_review(mapped):
     result = ingest_paths(ctx, ws, [str(folder / "access.md")])[0]
     assert result.status == "new-version" and result.dropped_passages
     assert any("Reviews" in s for s in result.changed_sections)
-    report = apply_drift(ctx, ws, result.document_id)
+    report = result.drift  # applied in the transaction that stored the version
     assert changed.id in report.needs_review and kept.id in report.reanchored
+    assert apply_drift(ctx, ws, result.document_id).needs_review == []  # nothing left to do
     back = get_proposal(ctx, ws, changed.id)
     assert back.status == Status.needs_review and back.drift["missing_quotes"]
     still = get_proposal(ctx, ws, kept.id)

@@ -71,7 +71,7 @@ def server(tmp_path_factory):
     ctx = Context(Settings.load("offline", data_dir=base / "data"))
     run_demo(ctx, base / "out")
     drifted = _drift_one(ctx, "demo")
-    untrusted = ctx.workspace("untrusted")
+    untrusted = ctx.workspace("untrusted", create=True)
     ingest_bytes(ctx, untrusted, HOSTILE_NAME, HOSTILE.encode())
     hostile = add_manual(ctx, untrusted, "soc2-tsc-2017", "CC6.8", HOSTILE_NAME, [HOSTILE_QUOTE], "seed")
     key, _ = create_key(ctx, Role.reviewer, "demo", name="Priya Raman")

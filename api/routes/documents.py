@@ -8,13 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response, UploadFile
 
-from api.deps import AdminIn, ContextDep, ViewerIn, record_event
+from api.deps import AdminIn, ContextDep, ViewerIn
 from api.schemas import DriftPublic, DocumentPublic, SearchHitPublic, TextWindowPublic, UploadPublic, VersionPublic
-from rag import documents
-from rag.errors import IngestError, InvalidInput
-from rag.ingest.pipeline import ingest_bytes
-from rag.retrieve import load_passages
-from rag.review import apply_drift
+from rag import documents, workflows
+from rag.corpus import load_passages
+from rag.errors import InvalidInput
 
 router = APIRouter(prefix="/api/workspaces/{workspace}", tags=["documents"])
 SNAP = 40  # how far a context window may move to start or end at a word boundary
@@ -36,22 +34,11 @@ def upload_document(access: AdminIn, ctx: ContextDep, request: Request, response
     disappeared back to review. Role: admin."""
     limit = int(ctx.settings.max_file_mb * 1024 * 1024)
     data = file.file.read(limit + 1)
-    doc_name = name or file.filename or ""
-    event = dict(workspace=access.workspace, actor=access.actor, action="document.ingest",
-                 target=f"document:{doc_name[:200]}")
     with request.app.state.heavy_work:
-        try:
-            result = ingest_bytes(ctx, access.workspace, doc_name, data)
-        except IngestError as exc:
-            record_event(ctx, **event, outcome="rejected", reason=exc.reason, message=exc.message)
-            raise
-        drift = apply_drift(ctx, access.workspace, result.document_id, access.actor) \
-            if result.status == "new-version" else None
-    record_event(ctx, **event, after={"status": result.status, "version": result.version},
-                 document_sha256=result.sha256, bytes=len(data))
+        result = workflows.ingest_upload(ctx, access.workspace, name or file.filename or "", data, access.actor)
     if result.status == "unchanged":
         response.status_code = 200
-    return UploadPublic(**result.as_dict(), drift=DriftPublic(**drift.__dict__) if drift else None)
+    return UploadPublic(**{**result.as_dict(), "drift": DriftPublic(**result.drift.__dict__) if result.drift else None})
 
 
 @router.get("/documents/{document_id}/versions", response_model=list[VersionPublic])

@@ -58,28 +58,18 @@ class MappingJobs:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self, job_id: str, workspace: str, frameworks: list[str], actor: str) -> None:
-        from rag.mapping import propose
-        from rag.review import save_run
+        from rag.workflows import run_mapping
 
         try:
             with self.heavy_work:
                 self._set(job_id, status="running", message="retrieving candidates")
-                run = propose(self.ctx, workspace, frameworks, progress=self._reporter(job_id), judge=self._judge())
-                self._set(job_id, progress=0.95, message="saving proposals")
-                saved = save_run(self.ctx, workspace, run, actor=actor)
+                outcome = run_mapping(self.ctx, workspace, frameworks, actor, progress=self._reporter(job_id))
             self._set(job_id, status="done", progress=1.0, finished_at=utcnow(),
-                      stats={**run.stats, "mapping_run": run.run_id, "saved": saved.__dict__},
-                      message=f"{saved.created} new, {saved.updated} updated, {saved.kept} kept, "
-                              f"{saved.withdrawn} withdrawn; {len(run.gaps)} gaps")
+                      stats={**outcome.run.stats, "mapping_run": outcome.run.run_id, "saved": outcome.saved.__dict__,
+                             "gaps": sum(f.gaps for f in outcome.coverage.frameworks)},
+                      message=outcome.summary())
         except Exception as exc:  # a failed job is reported through its row, never lost
             self._set(job_id, status="failed", finished_at=utcnow(), message=f"{type(exc).__name__}: {exc}"[:1000])
-
-    def _judge(self):
-        if not self.ctx.settings.use_llm:
-            return None
-        from rag.judge import make_judge
-
-        return make_judge(self.ctx)
 
     def _reporter(self, job_id: str):
         last = {"at": 0.0, "stage": None}

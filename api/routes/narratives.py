@@ -12,8 +12,9 @@ from api.deps import AdminIn, ContextDep, ViewerIn, record_event
 from api.schemas import NarrativePublic, NarrativeSectionPublic, ProfileUpdate
 from rag.context import Context
 from rag.demo import WORKSPACE as DEMO_WORKSPACE
-from rag.narrate import check, load_profile, narrative
+from rag.narrate import load_profile
 from rag.samples import sample_dir
+from rag.workflows import describe_system
 
 router = APIRouter(prefix="/api/workspaces/{workspace}/narrative", tags=["narratives"])
 
@@ -33,21 +34,14 @@ def workspace_profile(ctx: Context, workspace: str) -> dict:
     return {}
 
 
-def title_of(profile: dict) -> str:
-    org = (profile.get("organization") or {}).get("legal_name") or "The organization"
-    system = (profile.get("report") or {}).get("system_name") or "system"
-    return f"{org}: description of the {system}"
-
-
 @router.get("", response_model=NarrativePublic)
 def get_narrative(access: ViewerIn, ctx: ContextDep) -> NarrativePublic:
     """The draft system description (DC 200): profile facts and verbatim quotes of approved evidence, each
     with its citation, plus any statement that fails the citation check. Role: viewer."""
-    profile = workspace_profile(ctx, access.workspace)
-    sections = narrative(ctx, access.workspace, profile)
-    return NarrativePublic(title=title_of(profile),
-                           sections=[NarrativeSectionPublic.model_validate(s.model_dump()) for s in sections],
-                           problems=check(ctx, access.workspace, sections))
+    desc = describe_system(ctx, access.workspace, workspace_profile(ctx, access.workspace))
+    return NarrativePublic(title=desc.title,
+                           sections=[NarrativeSectionPublic.model_validate(s.model_dump()) for s in desc.sections],
+                           problems=desc.problems)
 
 
 @router.put("/profile", response_model=NarrativePublic)

@@ -12,7 +12,7 @@ from api.deps import ContextDep, ReviewerIn, ViewerIn
 from api.routes.documents import text_window
 from api.schemas import (ClausePublic, CitationPublic, DecisionCreate, DecisionPublic, DecisionResultPublic,
                          ProposalDetailPublic, ProposalPublic, ProposalUpdate)
-from rag import review
+from rag import review, workflows
 from rag.context import Context
 from rag.documents import version_text
 from rag.models import Action, Coverage, Proposal
@@ -67,11 +67,9 @@ def get_proposal(proposal_id: int, access: ViewerIn, ctx: ContextDep,
 
 def _decide(ctx: Context, access, proposal_id: int, action: Action, comment: str,
             edit: review.Edit | None = None) -> DecisionResultPublic:
-    before = review.derived_ids(ctx, access.workspace, proposal_id) if action == Action.approve else set()
-    result = review.decide(ctx, access.workspace, proposal_id, access.actor, action, comment, edit)
-    made = [d for d in review.derived(ctx, access.workspace, proposal_id) if d.id not in before] \
-        if action == Action.approve else []
-    return DecisionResultPublic(proposal=proposal_public(ctx, result),
+    decided = workflows.decide(ctx, access.workspace, proposal_id, access.actor, action, comment, edit)
+    made = [d for d in review.derived(ctx, access.workspace, proposal_id) if d.id in decided.propagated]
+    return DecisionResultPublic(proposal=proposal_public(ctx, decided.proposal),
                                 propagated=[proposal_public(ctx, d) for d in made])
 
 

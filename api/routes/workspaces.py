@@ -8,7 +8,7 @@ from api.deps import ContextDep, GlobalAdmin, Viewer, ViewerIn, record_event, vi
 from api.schemas import WorkspaceCreate, WorkspacePublic
 from rag.context import Context
 from rag.errors import Conflict
-from rag.ingest.pipeline import document_count
+from rag.corpus import document_count
 from rag.review import status_counts
 
 router = APIRouter(prefix="/api/workspaces", tags=["workspaces"])
@@ -29,7 +29,7 @@ def create_workspace(body: WorkspaceCreate, principal: GlobalAdmin, ctx: Context
     """Create a workspace. Role: admin, with a key not bound to a workspace."""
     if workspace_exists(ctx, body.name):
         raise Conflict(f"workspace {body.name} exists", target=f"workspace:{body.name}")
-    ctx.workspace(body.name)
+    ctx.workspace(body.name, create=True)
     record_event(ctx, workspace=body.name, actor=principal.actor, action="workspace.create",
                  target=f"workspace:{body.name}")
     return summary(ctx, body.name)

@@ -12,13 +12,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from api.deps import COOKIE, Access, ContextDep, presented_key, record_event, visible_workspaces, workspace_role
-from api.routes.narratives import title_of, workspace_profile
+from api.routes.narratives import workspace_profile
 from api.web import TEMPLATES_DIR, views
 from rag import audit, documents
 from rag.auth import SYSTEM, Role, authenticate
 from rag.coverage import coverage
 from rag.errors import CtrlmapError, Unauthorized
-from rag.narrate import check, narrative
+from rag.workflows import describe_system
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
@@ -116,11 +116,11 @@ def areas_page(request: Request, access: Page, ctx: ContextDep):
 @router.get("/w/{workspace}/narrative", response_class=HTMLResponse)
 def narrative_page(request: Request, access: Page, ctx: ContextDep):
     profile = workspace_profile(ctx, access.workspace)
-    sections = narrative(ctx, access.workspace, profile)
+    desc = describe_system(ctx, access.workspace, profile)  # the same narrative the CLI and the API give
     notes = views.Footnotes()
-    blocks = views.narrative_blocks(sections, notes)
-    return render(request, access, "narrative.html", page="narrative", title=title_of(profile), blocks=blocks,
-                  notes=notes.items, problems=check(ctx, access.workspace, sections), has_profile=bool(profile))
+    blocks = views.narrative_blocks(desc.sections, notes)
+    return render(request, access, "narrative.html", page="narrative", title=desc.title, blocks=blocks,
+                  notes=notes.items, problems=desc.problems, has_profile=bool(profile))
 
 
 @router.get("/w/{workspace}/documents", response_class=HTMLResponse)

@@ -139,7 +139,7 @@ def bench_markdown(count: int) -> None:
         folder.mkdir()
         size = build_policies(folder, count)
         ctx = Context(Settings.load("offline", data_dir=base / "data"))
-        workspace = ctx.workspace("bench")
+        workspace = ctx.workspace("bench", create=True)
         ctx.embeddings.embed_array(["warm up the embedding model"])  # loading the model is not ingestion
         counters = Counters(ctx)
         started = time.perf_counter()
@@ -178,7 +178,7 @@ def bench_hostile() -> None:
     base = Path(tempfile.mkdtemp(prefix="ctrlmap-hostile-"))
     settings = Settings.load("offline", data_dir=base / "data")
     ctx = Context(settings)
-    workspace = ctx.workspace("hostile")
+    workspace = ctx.workspace("hostile", create=True)
     cases = {"pdf-bomb-2GB.pdf": lambda: specimens.bomb_pdf(2048),
              "pdf-circular.pdf": specimens.circular_pdf,
              "pdf-truncated.pdf": lambda: specimens.truncated(specimens.text_pdf(specimens.policy_pages(3))),

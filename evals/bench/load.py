@@ -61,7 +61,7 @@ def seed(ctx: Context, workspaces: int) -> dict[str, list[int]]:
     queues = {}
     with sample_dir() as sample:
         for i in range(workspaces):
-            ws = ctx.workspace(f"entity-{i + 1}")
+            ws = ctx.workspace(f"entity-{i + 1}", create=True)
             ingest_paths(ctx, ws, [str(sample / "policies")])
             save_run(ctx, ws, propose(ctx, ws, ctx.catalog.primary()))
             queues[ws] = [p.id for p in list_proposals(ctx, ws, status=Status.proposed.value, limit=10**6)]

@@ -81,7 +81,7 @@ def run(sizes: list[int], loop_clauses: int = 40, log: Callable[[str], None] = p
             tmp_path = Path(tmp)
             build_corpus(tmp_path / "docs", n)
             ctx = Context(Settings.load("offline", data_dir=tmp_path / "data"))
-            workspace = ctx.workspace("bench")
+            workspace = ctx.workspace("bench", create=True)
             log(f"{n} documents: ingesting (timed separately)...")
             started = time.perf_counter()
             results = ingest_paths(ctx, workspace, [str(tmp_path / "docs")])

@@ -4,7 +4,9 @@ Identical bytes are a no-op (no parsing, no embedding). Changed bytes make a new
 passages stay for the audit trail, and the result says which sections changed and which of the old passages
 no longer occur verbatim (versions.py). Each document is one transaction: a bad file leaves nothing behind
 and does not stop the rest of the batch. Vectors are derived data: a batch embeds and indexes its passages
-in large groups after the SQL commits, and `sync_index` repairs the index if that step was interrupted.
+in large groups after the SQL commits, and `rag.corpus.sync_index` repairs the index if that step was interrupted.
+The version, the drift it causes and its audit event commit together (versions.py). Faces do not call this
+module directly: `rag.workflows.ingest_documents` does.
 """
 
 from __future__ import annotations
@@ -16,22 +18,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import func, select
-
 from rag.context import Context
+from rag.corpus import document_title
 from rag.errors import BadPath, IngestError, TooLarge
 from rag.index import BATCH, passage_document
 from rag.ingest.chunk import chunk
 from rag.ingest.parse import parse_bytes
 from rag.ingest.versions import IngestResult, current_version, restore_version, store_version
 from rag.models import Passage, sha256_hex
-from rag.store import DocumentRow
 
 SKIP_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 log = logging.getLogger(__name__)
 
-__all__ = ["IngestResult", "check_name", "collect", "ingest_paths", "ingest_file", "ingest_bytes", "sync_index",
-           "document_count"]
+__all__ = ["IngestResult", "check_name", "collect", "ingest_paths", "ingest_file", "ingest_bytes"]
 
 
 def check_name(name: str) -> str:
@@ -108,12 +107,13 @@ class IndexBatch:
 
 
 def ingest_paths(ctx: Context, workspace: str, paths: list[str],
-                 progress: Callable[[IngestResult], None] | None = None) -> list[IngestResult]:
+                 progress: Callable[[IngestResult], None] | None = None, actor: str = "ctrlmap",
+                 files: list[tuple[str, Path]] | None = None) -> list[IngestResult]:
     results = []
     batch = IndexBatch(ctx, workspace, background=True)
     try:
-        for name, path in collect(paths):
-            results.append(ingest_file(ctx, workspace, name, path, batch))
+        for name, path in (files if files is not None else collect(paths)):
+            results.append(ingest_file(ctx, workspace, name, path, batch, actor))
             if progress:
                 progress(results[-1])
     finally:
@@ -121,15 +121,15 @@ def ingest_paths(ctx: Context, workspace: str, paths: list[str],
     return results
 
 
-def ingest_file(ctx: Context, workspace: str, name: str, path: Path, batch: IndexBatch | None = None
-                ) -> IngestResult:
+def ingest_file(ctx: Context, workspace: str, name: str, path: Path, batch: IndexBatch | None = None,
+                actor: str = "ctrlmap") -> IngestResult:
     started = time.perf_counter()
     try:
         name = check_name(name)
         if not path.is_file():
             raise IngestError("no such file", file=str(path))
         _check_size(path.stat().st_size, name, ctx)
-        result = ingest_bytes(ctx, workspace, name, path.read_bytes(), batch)
+        result = ingest_bytes(ctx, workspace, name, path.read_bytes(), batch, actor)
     except IngestError as exc:
         result = rejected(name, exc)
     except OSError as exc:
@@ -152,8 +152,8 @@ def _check_size(size: int, name: str, ctx: Context) -> None:
                        f"(CTRLMAP_MAX_FILE_MB)", file=name)
 
 
-def ingest_bytes(ctx: Context, workspace: str, name: str, data: bytes, batch: IndexBatch | None = None
-                 ) -> IngestResult:
+def ingest_bytes(ctx: Context, workspace: str, name: str, data: bytes, batch: IndexBatch | None = None,
+                 actor: str = "ctrlmap") -> IngestResult:
     """Ingest one document's bytes; raises IngestError for anything that cannot be ingested."""
     name = check_name(name)
     _check_size(len(data), name, ctx)
@@ -164,46 +164,16 @@ def ingest_bytes(ctx: Context, workspace: str, name: str, data: bytes, batch: In
         return IngestResult(name=name, status="unchanged", document_id=cur.document_id, version=cur.number,
                             sha256=sha)
     if sha in cur.known:
-        result, stored = restore_version(ctx, workspace, name, sha)
+        result, stored = restore_version(ctx, workspace, name, sha, actor)
         title = None
     else:
         parsed = parse_bytes(data, name, ctx.settings)
         passages = chunk(parsed, sha, ctx.settings.chunk_tokens, ctx.settings.chunk_overlap,
                          ctx.settings.min_section_tokens)
-        result, stored = store_version(ctx, workspace, name, data, sha, parsed, passages)
+        result, stored = store_version(ctx, workspace, name, data, sha, parsed, passages, actor)
         title = parsed.title
     own = batch or IndexBatch(ctx, workspace)
-    own.add(result, stored, title or _title(ctx, result.document_id, name))
+    own.add(result, stored, title or document_title(ctx, result.document_id) or Path(name).stem)
     if batch is None:
         own.flush()
     return result
-
-
-def _title(ctx: Context, document_id: int | None, name: str) -> str:
-    with ctx.store.session() as s:
-        title = s.scalar(select(DocumentRow.title).where(DocumentRow.id == document_id))
-    return title or Path(name).stem
-
-
-def sync_index(ctx: Context, workspace: str, progress: Callable[[int], None] | None = None,
-               corpus=None) -> tuple[int, int]:
-    """Make the vector index hold exactly the current visible passages of the workspace (hidden passages are
-    never retrieved, so never indexed). Returns (added, removed)."""
-    from rag.retrieve import load_passages
-
-    corpus = corpus or load_passages(ctx, workspace)
-    want = {p.id for p in corpus.passages}
-    have = ctx.index.ids(workspace)
-    missing = [(p, corpus.indexed_text(i)) for i, p in enumerate(corpus.passages) if p.id not in have]
-    extra = have - want
-    if missing:
-        ctx.index.add(workspace, missing, progress)
-    if extra:
-        ctx.index.remove(workspace, extra)
-    return len(missing), len(extra)
-
-
-def document_count(ctx: Context, workspace: str) -> int:
-    with ctx.store.session() as s:
-        return s.scalar(select(func.count(DocumentRow.id)).where(DocumentRow.workspace == workspace)) or 0
-

@@ -266,34 +266,34 @@ _VISIBLE = ("Owners review access rights to production systems every quarter and
             "longer needed.")
 
 
-def _html(case: str, style: str, body: str) -> str:
+def _html(style: str, body: str) -> str:
     return (f"<!DOCTYPE html><html><head><title>Access Review Standard</title><style>{style}</style></head>"
             f"<body><h1>Access Review Standard</h1><p>{_VISIBLE}</p>{body}"
             f"<p>Passwords are at least fourteen characters long.</p></body></html>")
 
 
+_HTML_CASES = {  # case: (style sheet, body with {s} where the hidden sentence goes)
+    "html-class-display-none": (".x { display : none }", '<p class="note x">{s}</p>'),
+    "html-class-visibility": ("p.ghost{visibility:hidden}", '<p class="ghost">{s}</p>'),
+    "html-id-white": ("#legal { color: #FFFFFF; }", '<div id="legal">{s}</div>'),
+    "html-class-tiny": (".fine { font-size: 1px }", '<p class="fine">{s}</p>'),
+    "html-class-offscreen": (".away{position:absolute;left:-9999px}", '<p class="away">{s}</p>'),
+    "html-class-opacity": ("body .faded{opacity:0}", '<span class="faded">{s}</span>'),
+    "html-white-inline": ("", '<p>Visible. <span style="color:white">{s}</span></p>'),
+    "html-white-rgb": ("", '<p style="color: rgb(255, 255, 255)">{s}</p>'),
+    "html-1px": ("", '<p style="font-size:1px">{s}</p>'),
+    "html-offscreen-absolute": ("", '<div style="position:absolute; top:-5000px">{s}</div>'),
+    "html-text-indent": ("", '<p style="text-indent:-9999px">{s}</p>'),
+    "html-opacity-0": ("", '<p style="opacity:0">{s}</p>'),
+    "html-self-closed-div": ("", '<div style="display:none"/>{s}</div>'),
+    "html-nested-hidden": ("", '<div hidden><div><p>{s}</p></div><p>still hidden {c}</p></div>'),
+}
+
+
 def hidden_html() -> dict[str, str]:
     """One HTML document per way of hiding text; the hidden sentence of each carries `canary(case)`."""
-    s = hidden_sentence
-    return {
-        "html-class-display-none": _html("c", ".x { display : none }", f'<p class="note x">{s("html-class-display-none")}</p>'),
-        "html-class-visibility": _html("c", "p.ghost{visibility:hidden}", f'<p class="ghost">{s("html-class-visibility")}</p>'),
-        "html-id-white": _html("c", "#legal { color: #FFFFFF; }", f'<div id="legal">{s("html-id-white")}</div>'),
-        "html-class-tiny": _html("c", ".fine { font-size: 1px }", f'<p class="fine">{s("html-class-tiny")}</p>'),
-        "html-class-offscreen": _html("c", ".away{position:absolute;left:-9999px}",
-                                      f'<p class="away">{s("html-class-offscreen")}</p>'),
-        "html-class-opacity": _html("c", "body .faded{opacity:0}", f'<span class="faded">{s("html-class-opacity")}</span>'),
-        "html-white-inline": _html("c", "", f'<p>Visible. <span style="color:white">{s("html-white-inline")}</span></p>'),
-        "html-white-rgb": _html("c", "", f'<p style="color: rgb(255, 255, 255)">{s("html-white-rgb")}</p>'),
-        "html-1px": _html("c", "", f'<p style="font-size:1px">{s("html-1px")}</p>'),
-        "html-offscreen-absolute": _html("c", "", f'<div style="position:absolute; top:-5000px">'
-                                                   f'{s("html-offscreen-absolute")}</div>'),
-        "html-text-indent": _html("c", "", f'<p style="text-indent:-9999px">{s("html-text-indent")}</p>'),
-        "html-opacity-0": _html("c", "", f'<p style="opacity:0">{s("html-opacity-0")}</p>'),
-        "html-self-closed-div": _html("c", "", f'<div style="display:none"/>{s("html-self-closed-div")}</div>'),
-        "html-nested-hidden": _html("c", "", f'<div hidden><div><p>{s("html-nested-hidden")}</p></div>'
-                                             f'<p>still hidden {canary("html-nested-hidden")}</p></div>'),
-    }
+    return {case: _html(style, body.format(s=hidden_sentence(case), c=canary(case)))
+            for case, (style, body) in _HTML_CASES.items()}
 
 
 def hidden_markdown() -> dict[str, str]:

@@ -1,6 +1,9 @@
-"""Storing a document version: one transaction per document.
+"""Storing a document version: one transaction per document, holding the version, its passages, the drift
+it causes (mappings citing text that is gone go back to review) and its audit event, so a crash leaves either
+all of it or none.
 
-The current version of a document is the one whose passages are current. Identical bytes to it are a no-op.
+The current version of a document is the one whose passages are current (`rag.corpus` owns that
+definition). Identical bytes to it are a no-op.
 Different bytes make a new version (or, when they equal an older version, restore that one: a version's
 identity is its bytes); the old version and its passages stay for the audit trail, marked not current. The
 result names the sections that changed and the previous version's passages that no longer occur verbatim.
@@ -14,9 +17,11 @@ from pathlib import Path
 
 from sqlalchemy import insert, select, update
 
+from rag import audit, drift
+from rag.corpus import current_versions, passage_from_row
 from rag.ingest.document import ParsedDocument
 from rag.models import Passage, sha256_hex
-from rag.store import DocumentRow, PassageRow, SectionRow, VersionRow, passage_from_row
+from rag.store import DocumentRow, PassageRow, SectionRow, VersionRow
 
 
 @dataclass
@@ -34,11 +39,14 @@ class IngestResult:
     message: str | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    drift: drift.DriftReport | None = None
     error: Exception | None = field(default=None, repr=False)
     stale_ids: list[str] = field(default_factory=list, repr=False)  # passages that left the index
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("error", "stale_ids")}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("error", "stale_ids", "drift")}
+        data["drift"] = self.drift.__dict__ if self.drift else None
+        return data
 
 
 @dataclass
@@ -58,22 +66,20 @@ def current_version(s, workspace: str, name: str) -> Current:
     rows = s.execute(select(VersionRow.id, VersionRow.number, VersionRow.sha256)
                      .where(VersionRow.document_id == doc_id).order_by(VersionRow.number)).all()
     known = {sha: (vid, number) for vid, number, sha in rows}
-    current_id = s.scalar(select(PassageRow.version_id).where(PassageRow.document_id == doc_id,
-                                                              PassageRow.current.is_(True)).limit(1))
-    row = next((r for r in rows if r[0] == current_id), rows[-1] if rows else None)
-    if row is None:
+    current = current_versions(s, workspace, {doc_id}).get(doc_id)
+    if current is None:
         return Current(doc_id, None, None, None, known)
-    return Current(doc_id, row[0], row[1], row[2], known)
+    return Current(doc_id, current.version_id, current.number, current.sha256, known)
 
 
 def store_version(ctx, workspace: str, name: str, data: bytes, sha: str, parsed: ParsedDocument,
-                  passages: list[Passage]) -> tuple[IngestResult, list[Passage]]:
+                  passages: list[Passage], actor: str) -> tuple[IngestResult, list[Passage]]:
     """A new version from parsed bytes. The look-up is repeated inside the write transaction, so a concurrent
     upload of the same bytes that committed first turns this one into a no-op (or a restore)."""
     with ctx.store.session(write=True) as s:
         cur = current_version(s, workspace, name)
         if sha in cur.known:
-            return _known(s, cur, workspace, name, sha)
+            return _settle(s, workspace, actor, *_known(s, cur, workspace, name, sha))
         doc = s.get(DocumentRow, cur.document_id) if cur.document_id else None
         if doc is None:
             doc = DocumentRow(workspace=workspace, name=name, title=parsed.title or Path(name).stem)
@@ -94,13 +100,29 @@ def store_version(ctx, workspace: str, name: str, data: bytes, sha: str, parsed:
                 {"id": p.id, "version_id": version.id, "document_id": doc.id, "workspace": workspace, "seq": p.seq,
                  "start": p.start, "end": p.end, "heading_path": p.heading_path, "page": p.page,
                  "hidden": p.hidden, "flags": p.flags, "current": True} for p in stored])
-    return result, stored
+        return _settle(s, workspace, actor, result, stored)
 
 
-def restore_version(ctx, workspace: str, name: str, sha: str) -> tuple[IngestResult, list[Passage]]:
+def restore_version(ctx, workspace: str, name: str, sha: str, actor: str) -> tuple[IngestResult, list[Passage]]:
     """Bytes identical to an older version of this document: that version becomes current again, unparsed."""
     with ctx.store.session(write=True) as s:
-        return _known(s, current_version(s, workspace, name), workspace, name, sha)
+        return _settle(s, workspace, actor, *_known(s, current_version(s, workspace, name), workspace, name, sha))
+
+
+def _settle(s, workspace: str, actor: str, result: IngestResult, stored: list[Passage]
+            ) -> tuple[IngestResult, list[Passage]]:
+    """In the version's own transaction: drift for the mappings that cite the document, and the audit event."""
+    if result.status == "unchanged":
+        return result, stored
+    s.flush()
+    if result.status == "new-version":
+        result.drift = drift.apply(s, workspace, result.document_id, actor)
+    audit.append(s, workspace=workspace, actor=actor, action="document.ingest",
+                 target=f"document:{result.name[:200]}", after={"status": result.status, "version": result.version},
+                 document_sha256=result.sha256, passages=result.passages,
+                 changed_sections=len(result.changed_sections) or None,
+                 back_to_review=len(result.drift.needs_review) if result.drift else None)
+    return result, stored
 
 
 def _known(s, cur: Current, workspace: str, name: str, sha: str) -> tuple[IngestResult, list[Passage]]:
@@ -115,7 +137,7 @@ def _known(s, cur: Current, workspace: str, name: str, sha: str) -> tuple[Ingest
                           message=f"identical to version {version.number}: that version is current again")
     _retire(s, cur, cur.document_id, version.text, [(r.heading_path, r.text_sha256) for r in rows], result)
     s.execute(update(PassageRow).where(PassageRow.version_id == version.id).values(current=True))
-    stored = [passage_from_row(r, version) for r in s.scalars(
+    stored = [passage_from_row(r, version.sha256, version.text) for r in s.scalars(
         select(PassageRow).where(PassageRow.version_id == version.id).order_by(PassageRow.seq))]
     result.passages = sum(not p.hidden for p in stored)
     result.hidden_passages = sum(p.hidden for p in stored)

@@ -1,0 +1,172 @@
+"""User actions, each written once. Command line, HTTP routes, background work, the sample walkthrough and
+evaluation runs all go through these functions, so no face can grow its own variant of an action:
+
+- `ingest_documents` / `ingest_upload`: store versions (each together with its drift and audit event, in one
+  transaction), index their passages, report what changed;
+- `run_mapping`: a fresh judge for this run alone (its spend and limit belong to it), propose, save, and
+  the resulting coverage;
+- `decide`: a person's decision plus the crosswalk suggestions it produced;
+- `describe_system`: the SOC 2 description drafted from approved mappings, with its check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from rag import audit, drift
+from rag.context import Context
+from rag.corpus import sync_index
+from rag.coverage import CoverageReport, coverage
+from rag.errors import IngestError
+from rag.ingest.pipeline import IngestResult, collect, ingest_bytes, ingest_paths
+from rag.mapping import MappingRun, Progress, propose
+from rag.models import Action, Proposal
+from rag.review import Edit, SaveStats, derived_ids, save_run
+from rag.review import decide as record_decision
+
+STATUSES = ("ingested", "new-version", "unchanged", "rejected")
+
+
+def _checkpoint(ctx: Context) -> None:
+    with ctx.store.session() as s:
+        audit.checkpoint(s, ctx.settings.data_dir / "audit-head.json")
+
+
+# --- ingest ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class IngestOutcome:
+    workspace: str
+    results: list[IngestResult] = field(default_factory=list)
+    repaired: drift.DriftReport | None = None  # drift found in the store from an earlier interrupted run
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: sum(r.status == s for r in self.results) for s in STATUSES}
+
+
+def ingest_documents(ctx: Context, workspace: str, paths: list[str], actor: str,
+                     progress: Callable[[IngestResult], None] | None = None,
+                     files: list[tuple[str, Path]] | None = None) -> IngestOutcome:
+    """Ingest files, folders or globs into a workspace (created if new)."""
+    workspace = ctx.workspace(workspace, create=True)
+    outcome = IngestOutcome(workspace, repaired=drift.reconcile(ctx.store, workspace, actor))
+    files = files if files is not None else collect(paths)
+    outcome.results = ingest_paths(ctx, workspace, [], progress, actor, files=files)
+    sync_index(ctx, workspace)  # vectors a killed earlier run committed to SQL but never indexed
+    for r in outcome.results:
+        if r.status == "rejected":
+            _record_rejection(ctx, workspace, actor, r.name, r.error)
+    _checkpoint(ctx)
+    return outcome
+
+
+def ingest_upload(ctx: Context, workspace: str, name: str, data: bytes, actor: str) -> IngestResult:
+    """One uploaded file; raises IngestError (after recording it) when it cannot be ingested."""
+    try:
+        result = ingest_bytes(ctx, workspace, name, data, actor=actor)
+    except IngestError as exc:
+        _record_rejection(ctx, workspace, actor, name, exc)
+        raise
+    finally:
+        _checkpoint(ctx)
+    return result
+
+
+def _record_rejection(ctx: Context, workspace: str, actor: str, name: str, exc: Exception | None) -> None:
+    reason = getattr(exc, "reason", None) or "error"
+    with ctx.store.session(write=True) as s:
+        audit.append(s, workspace=workspace, actor=actor, action="document.ingest", target=f"document:{name[:200]}",
+                     outcome="rejected", reason=reason, message=getattr(exc, "message", None) or str(exc)[:300])
+
+
+# --- mapping ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MappingOutcome:
+    run: MappingRun
+    saved: SaveStats
+    coverage: CoverageReport
+    repaired: drift.DriftReport
+
+    @property
+    def usage(self) -> dict:
+        """LLM usage of this run alone (empty offline)."""
+        stats = self.run.stats
+        return {"model": stats.get("model"), "prompt": stats.get("prompt_version"), **stats["llm"]} \
+            if stats.get("llm") else {}
+
+    def summary(self) -> str:
+        gaps = sum(f.gaps for f in self.coverage.frameworks)
+        return (f"{self.saved.created} new, {self.saved.updated} updated, {self.saved.kept} kept, "
+                f"{self.saved.superseded} superseded; {gaps} gaps")
+
+
+def make_run_judge(ctx: Context):
+    """A judge (and LLM client) for one run, or None offline: budgets and usage never carry across runs."""
+    if not ctx.settings.use_llm:
+        return None
+    from rag.judge import make_judge
+
+    return make_judge(ctx)
+
+
+def run_mapping(ctx: Context, workspace: str, frameworks: list[str], actor: str,
+                progress: Progress | None = None, judge=None) -> MappingOutcome:
+    """Propose mappings for the frameworks' clauses, save them, and measure coverage."""
+    workspace = ctx.workspace(workspace)
+    repaired = drift.reconcile(ctx.store, workspace, actor)
+    judge = judge if judge is not None else make_run_judge(ctx)
+    run = propose(ctx, workspace, frameworks, progress=progress, judge=judge)
+    saved = save_run(ctx, workspace, run, actor=actor)
+    return MappingOutcome(run, saved, coverage(ctx, workspace, frameworks), repaired)
+
+
+# --- review -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Decided:
+    proposal: Proposal
+    propagated: list[int] = field(default_factory=list)  # crosswalk suggestions this decision made
+
+
+def decide(ctx: Context, workspace: str, proposal_id: int, actor: str, action: Action, comment: str = "",
+           edit: Edit | None = None) -> Decided:
+    before = derived_ids(ctx, workspace, proposal_id)
+    proposal = record_decision(ctx, workspace, proposal_id, actor, action, comment, edit)
+    return Decided(proposal, sorted(derived_ids(ctx, workspace, proposal_id) - before))
+
+
+# --- the system description ------------------------------------------------------------------------------
+
+
+@dataclass
+class Description:
+    title: str
+    period: str
+    sections: list
+    problems: list[str]
+
+
+def describe_system(ctx: Context, workspace: str, profile: dict, title: str | None = None) -> Description:
+    """The SOC 2 system description from approved mappings (drafted by the configured mode) and its check."""
+    from rag.narrate import check, draft
+
+    workspace = ctx.workspace(workspace)
+    sections = draft(ctx, workspace, profile)
+    org = (profile.get("organization") or {}).get("legal_name") or "the organization"
+    system = (profile.get("report") or {}).get("system_name") or ""
+    default = f"{org}: description of the {system}".strip() if system else f"{org}: system description"
+    return Description(title or default, _period(profile), sections, check(ctx, workspace, sections))
+
+
+def _period(profile: dict) -> str:
+    report = profile.get("report") or {}
+    if report.get("period_start"):
+        return f"{report.get('type', 'SOC 2')} report period {report['period_start']} to {report.get('period_end')}"
+    return ""

@@ -13,6 +13,7 @@ from api.schemas import DriftPublic, DocumentPublic, SearchHitPublic, TextWindow
 from rag import documents, workflows
 from rag.corpus import load_passages
 from rag.errors import InvalidInput
+from rag.ingest.parse import parse_ahead
 
 router = APIRouter(prefix="/api/workspaces/{workspace}", tags=["documents"])
 SNAP = 40  # how far a context window may move to start or end at a word boundary
@@ -34,6 +35,7 @@ def upload_document(access: AdminIn, ctx: ContextDep, request: Request, response
     disappeared back to review. Role: admin."""
     limit = int(ctx.settings.max_file_mb * 1024 * 1024)
     data = file.file.read(limit + 1)
+    parse_ahead(data, name or file.filename or "", ctx.settings)  # parsing holds no lock other uploads need
     with request.app.state.heavy_work:
         result = workflows.ingest_upload(ctx, access.workspace, name or file.filename or "", data, access.actor)
     if result.status == "unchanged":

@@ -61,6 +61,8 @@ class HtmlFlow(HTMLParser):
 
     def flush(self) -> None:
         """Visible text becomes a heading, a cell or a block; hidden text (block or inline) flagged blocks."""
+        if not self.pieces:
+            return
         text = "".join(t for t, why in self.pieces if why is None).strip()
         hidden = hidden_groups(self.pieces)
         self.pieces.clear()
@@ -74,6 +76,8 @@ class HtmlFlow(HTMLParser):
             self.doc.block(re.sub(r"\s+", " ", secret), hidden_reason=why)
 
     def _look(self, tag: str, attrs: dict) -> css.Look:
+        if not attrs and not self.sheet.by_key:
+            return css.Look()
         classes = (attrs.get("class") or "").split()[:css.MAX_CLASSES]
         found = self.sheet.look_of(tag, classes, attrs.get("id"))
         if attrs.get("style"):

@@ -333,7 +333,7 @@ def unclosed_html(size: int) -> bytes:
 
 def nested_markdown(size: int) -> bytes:
     unit = '<div style="display:none">\n'
-    return ("# Hostile\n\n" + unit * (size // len(unit)) + "\n\ntext " + "<span>" * (size // 12)).encode()
+    return ("# Hostile\n\n" + unit * (size // 2 // len(unit)) + "\n\ntext " + "<span>" * (size // 12)).encode()
 
 
 def xxe_docx_encoded(encoding: str, bom: bool) -> bytes:

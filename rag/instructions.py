@@ -50,8 +50,8 @@ _PATTERNS = [
     # addressing the reviewer with what to decide
     rf"\b(note|message|attention|instructions?|memo|reminder)s? (to|for) (an? |the |any |all )?{_PEOPLE}\s*[:,-]"
     rf".{{0,80}}\b{_ASK}\b",
-    rf"\bas (the|a|an) (human |automated |ai )?(reviewer|auditor|assessor|approver|grader|evaluator|model|"
-    rf"assistant)\s*,\s*(you )?(must |should |shall |please |will |can )?{_ASK}\b",
+    rf"\bas (the |a |an |my |our )?(human |automated |ai |compliance |security )?(reviewer|auditor|assessor|approver|grader|evaluator|model|"
+    rf"assistant)\s*,?\s*(you )?(must |should |shall |please |will |can )?{_ASK}\b",
     rf"\b(reviewers?|auditors?|assessors?|approvers?)\s*[:,]\s*(please )?{_ASK}\b.{{0,40}}\b(this|these|all|every)\b",
     # system prompts and chat-template framing
     r"\b(ignore|override|disregard|forget|reveal|print|repeat|output)\b.{0,10}\byour (system )?(prompt|instructions)\b"

@@ -64,3 +64,25 @@ def test_print_only_rules_hide_nothing_on_screen():
     doc = parse_html("<html><head><style>@media print { .nav { display: none } }</style></head><body>"
                      '<p class="nav">Shown on screen.</p></body></html>')
     assert not doc.hidden and "Shown on screen." in doc.text
+
+
+def test_hidden_text_is_never_shown_around_evidence(ctx):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from rag.auth import Role, create_key
+
+    ws = ctx.workspace("hidden-api", create=True)
+    shas = [ingest_bytes(ctx, ws, name, data).sha256 for name, data in CASES.values()]
+    save_run(ctx, ws, propose(ctx, ws, ["soc2-tsc-2017"]))
+    key, _ = create_key(ctx, Role.viewer, ws)
+    headers = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(ctx=ctx)) as client:
+        windows = [client.get(f"/api/workspaces/{ws}/versions/{sha}/text?start=0&window=200000", headers=headers)
+                   for sha in shas]
+        details = [client.get(f"/api/workspaces/{ws}/proposals/{p.id}?context=5000", headers=headers)
+                   for p in list_proposals(ctx, ws, limit=500)]
+    assert all(r.status_code == 200 for r in windows + details) and details
+    shown = [r.text for r in windows + details]
+    assert not [t for t in shown if "CANARY" in t]
+    assert any("Owners review access" in t for t in shown)

@@ -41,6 +41,17 @@ def hidden_groups(pieces: list[tuple[str, str | None]]) -> list[tuple[str, str]]
     return [(t, why) for t, why in out if t.strip()]
 
 
+def mask_hidden(text: str, spans: list[dict]) -> str:
+    """The text with each hidden span's characters replaced one for one (offsets still hold), for display."""
+    if not spans:
+        return text
+    chars = list(text)
+    for span in spans:
+        start, end = max(0, span["start"]), min(len(chars), span["end"])
+        chars[start:end] = ["\u2591"] * max(0, end - start)
+    return "".join(chars)
+
+
 @dataclass
 class TableCell:
     start: int

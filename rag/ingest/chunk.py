@@ -2,7 +2,8 @@
 alone (a heading with a line under it) are merged into the visible section that follows. Long sections are
 split at sentence boundaries with a token overlap; a single sentence longer than the passage size is split
 at word boundaries. Hidden text is never mixed into a visible passage. Passage spans depend only on the
-canonical text and the size settings, so the same bytes always give the same passages (and ids)."""
+canonical text and the size settings, so the same bytes always give the same passages (and ids). Each passage
+carries the flags of rag.instructions (text addressed to a reviewer or a model), in every mode."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 PDFs are written by hand (a few objects, an xref table) so that each defect is exactly the one intended and
 no PDF-writing library is needed at run time; DOCX files are made with python-docx and then altered with
-zipfile. Nothing here is used when ingesting real documents.
+zipfile. HTML and Markdown specimens hide a canary sentence one way each (see `canary`), and the hostile ones
+nest or leave tags unclosed to a given size. Nothing here is used when ingesting real documents.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from typing import Any, Callable
 from rag.errors import CorruptFile, IngestError, ParseLimit
 
 PRELOAD = ("rag.ingest.pdf", "rag.ingest.office", "rag.ingest.parse", "rag.ingest.html", "rag.ingest.markdown",
-           "markdown_it", "rag.ingest.chunk", "pypdfium2", "pypdfium2.raw", "docx", "docx.table",
+           "markdown_it", "pypdfium2", "pypdfium2.raw", "docx", "docx.table",
            "docx.text.paragraph", "docx.text.run")
 SERVERS = 4  # parser servers at most: as many files are parsed at once, the others wait for a free one
 _HEADER = struct.Struct(">I")

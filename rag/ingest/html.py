@@ -172,9 +172,24 @@ class HtmlFlow(HTMLParser):
             self._pop()
 
 
+def defused(html: str) -> str:
+    """The document as a browser reads it, without the constructs the standard parser rescans to the end of
+    the input for each time it meets them (quadratic: thousands of `<!--` or `<a b="` never closed). An unclosed
+    comment hides the rest of the document in a browser, so the rest is dropped; a `<` after the last `>` can
+    never start a tag, so it is text."""
+    close = html.rfind("-->")
+    start = html.find("<!--", close + 3 if close >= 0 else 0)
+    if start >= 0:
+        html = html[:start]
+    last = html.rfind(">")
+    if "<" in html[last + 1:]:
+        html = html[:last + 1] + html[last + 1:].replace("<", "&lt;")
+    return html
+
+
 def parse_html(text: str) -> ParsedDocument:
     walker = HtmlFlow(TextBuilder(), css.parse_sheet(css.style_blocks(text)))
-    walker.feed(text)
+    walker.feed(defused(text))
     walker.close()
     walker.flush()
     return walker.doc.build("text/html", "html.parser", title=walker.title or None)

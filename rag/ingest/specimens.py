@@ -288,6 +288,7 @@ _HTML_CASES = {  # case: (style sheet, body with {s} where the hidden sentence g
     "html-opacity-0": ("", '<p style="opacity:0">{s}</p>'),
     "html-self-closed-div": ("", '<div style="display:none"/>{s}</div>'),
     "html-nested-hidden": ("", '<div hidden><div><p>{s}</p></div><p>still hidden {c}</p></div>'),
+    "html-unclosed-comment": ("", "<!-- {s}"),  # a browser hides the rest of the document
 }
 
 
@@ -330,6 +331,13 @@ def nested_html(size: int) -> bytes:
 def unclosed_html(size: int) -> bytes:
     unit = "<p><b><i><a href=#>word <table><tr><td>"
     return ("<!DOCTYPE html><html><body>" + unit * (size // len(unit))).encode()
+
+
+def unterminated_html(size: int) -> bytes:
+    """Constructs the standard library's parser rescans to the end for, each time, when never closed."""
+    quarter = size // 4
+    return ("<!DOCTYPE html><html><body><p>Access is reviewed every quarter.</p>" + '<a b="' * (quarter // 6)
+            + "</" * (quarter // 2) + "<?" * (quarter // 2) + "<!--" * (quarter // 4)).encode()
 
 
 def nested_markdown(size: int) -> bytes:

@@ -54,8 +54,10 @@ def test_white_text_on_a_painted_background_stays_visible():
     doc = parse_html('<html><body><div style="background:#1a1a1a;color:#fff"><p>Dark theme text stays.</p>'
                      '</div><style>.dark{background-color:navy}</style><p class="dark" style="color:white">'
                      'Also visible.</p><p style="color:white"><span style="color:black">Black child.</span></p>'
-                     '</body></html>')
-    assert not doc.hidden and "Dark theme text stays." in doc.text and "Black child." in doc.text
+                     '<div style="background:#000"><p style="color:white">Child on a dark parent.</p></div>'
+                     '<p style="background:none;color:#fff">Hidden on no background.</p></body></html>')
+    assert [doc.text[h.start:h.end] for h in doc.hidden] == ["Hidden on no background."]
+    assert "Dark theme text stays." in doc.text and "Black child." in doc.text
 
 
 def test_print_only_rules_hide_nothing_on_screen():

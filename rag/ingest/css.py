@@ -134,9 +134,9 @@ def look(d: dict[str, str]) -> Look:
         out.tiny = size <= 2
     elif "font-size" in d:
         out.tiny = False
-    background = d.get("background-color") or d.get("background")
-    if background:
-        kind = color_kind(background.split()[0]) if background.split() else None
+    first = (d.get("background-color") or d.get("background") or "").split()[:1]
+    if first and first[0] not in ("none", "initial", "unset", "inherit"):
+        kind = color_kind(first[0])
         out.painted = kind == "other" if kind else None
     return out
 

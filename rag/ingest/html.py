@@ -90,10 +90,8 @@ class HtmlFlow(HTMLParser):
 
     def _push(self, tag: str, found: css.Look) -> None:
         color, tiny, painted = (self.stack[-1][2:] if self.stack else (None, False, False))
-        if found.color:
-            color, painted = found.color, False if found.painted is None else found.painted
-        elif found.painted is not None:
-            painted = found.painted
+        color = found.color or color
+        painted = painted if found.painted is None else found.painted  # an ancestor's background shows through
         tiny = tiny if found.tiny is None else found.tiny
         was_visible = self.reason is None
         self.stack.append((tag, bool(found.hides), color, tiny, painted))

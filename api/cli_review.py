@@ -92,11 +92,14 @@ def audit_verify() -> None:
     ctx = context()
     with ctx.store.session() as s:
         result = audit.verify(s, ctx.settings.data_dir / "audit-head.json")
+    legacy = f" ({result.legacy_events} from before keying, plain sha256)" if result.legacy_events else ""
     if result.ok:
-        console.print(f"[green]audit chain intact[/]: {result.events} events verified")
+        console.print(f"[green]audit chain intact[/]: {result.events} events verified{legacy}")
         return
-    errors.print(f"[bold red]audit chain broken[/] at event {result.first_bad}: {result.problem} "
-                 f"({result.events} events verified before it)")
+    where = f" at event {result.first_bad}" if result.first_bad else ""
+    errors.print(f"[bold red]audit chain broken[/]{where}: {result.problem} ({result.events} events verified)")
+    for finding in result.findings[1:]:
+        errors.print(f"  also: {finding}", highlight=False)
     raise typer.Exit(6)
 
 

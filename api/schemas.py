@@ -33,7 +33,8 @@ class MePublic(Public):
 class KeyCreate(BaseModel):
     role: Role
     workspace: str | None = Field(None, description="Bind the key to one workspace; omit for all (global admin).")
-    name: str = Field("", max_length=128, description="Who holds the key; recorded as the actor of decisions.")
+    name: str = Field(min_length=1, max_length=128, description="The person who holds the key; recorded as the "
+                                                                "actor of their decisions.")
 
 
 class KeyPublic(Public):
@@ -238,11 +239,22 @@ class AuditEventPublic(Public):
     hash: str
 
 
+class DeniedPublic(Public):
+    client: str
+    window: datetime = Field(description="The minute (UTC) the refusals fall in.")
+    outcome: str = Field(description="unauthenticated, forbidden or signin-refused.")
+    count: int
+    actor: str = Field(description="Who the latest refused request came from, when a key was valid.")
+    last_target: str
+
+
 class VerificationPublic(Public):
     ok: bool
     events: int
     first_bad: int | None
     problem: str
+    findings: list[str] = []
+    legacy_events: int = 0
 
 
 class FrameworkCoveragePublic(Public):

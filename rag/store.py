@@ -3,7 +3,9 @@
 Tables hold workspaces, documents, their versions with canonical text, sections and passages, proposals with
 their citations, the pipeline's evidence per clause, decisions, the audit chain, runs and API keys. Rows are
 converted to the domain model by the persistence modules (this one, `corpus`, `drift`, `review`, `audit`,
-`auth`); computing stages and faces never see ORM objects.
+`auth`); computing stages and faces never see ORM objects. The schema is created and upgraded by the Alembic
+revisions in `rag/migrations/` (run by `rag.migrate` when the store opens), never by `create_all`: a change to
+the models here needs a new revision (see rag/migrations/README.md).
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from typing import Iterator
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
                         create_engine, event, select)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+from rag import migrate
+from rag.errors import InvalidInput
 from rag.instructions import citation_flags
 from rag.models import Citation, Coverage, Method, Proposal, Status, utcnow
 from rag.settings import Settings
@@ -189,6 +194,17 @@ class AuditHeadRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditEpochRow(Base):
+    """From which event on the chain uses which hash scheme (and key): events before the first epoch are the
+    previous release's plain sha256 chain."""
+
+    __tablename__ = "audit_epochs"
+    from_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(32))
+    key_id: Mapped[str] = mapped_column(String(32))
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False)  # a signed checkpoint was seen: never recreate it
+
+
 class RunRow(Base):
     __tablename__ = "runs"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -215,13 +231,38 @@ class ApiKeyRow(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class WebSessionRow(Base):
+    """A signed-in browser: the cookie holds a random id, the store only its sha256."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _ts()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DeniedRequestRow(Base):
+    """Refused requests counted per client, outcome and minute: kept apart from the audit chain and pruned."""
+
+    __tablename__ = "denied_requests"
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(256), default="")
+    last_target: Mapped[str] = mapped_column(String(256), default="")
+    last_at: Mapped[datetime] = _ts()
+
+
 class Store:
     """Engines and sessions. On SQLite the database runs in WAL mode (readers never wait for writers) and
     write transactions start with BEGIN IMMEDIATE, so concurrent writers queue instead of failing. Writers of
     one process also queue on a lock before they begin: SQLite's busy handler polls with growing sleeps, which
     under many concurrent writers leaves the database idle while they sleep and makes waits unfair."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, upgrade: bool = True) -> None:
         url = settings.db_url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -230,9 +271,12 @@ class Store:
             self.write_engine = self._sqlite_engine(url, "BEGIN IMMEDIATE")
         else:
             self.engine = self.write_engine = create_engine(url, pool_pre_ping=True)
-        Base.metadata.create_all(self.write_engine)
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        if upgrade:  # the schema comes from the migrations (rag/migrations), never from create_all
+            migrate.upgrade(self.engine, self.write_engine)
+        info = {"settings": settings}  # the audit chain reads its key through the session
+        self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False, info=info)
+        event.listen(self._write, "before_flush", _check_lengths)
         self._writer = threading.RLock() if self.is_sqlite else nullcontext()
 
     @staticmethod
@@ -267,9 +311,14 @@ class Store:
                 raise
 
     def ensure_workspace(self, name: str) -> None:
-        with self.session(write=True) as s:
-            if s.get(WorkspaceRow, name) is None:
-                s.add(WorkspaceRow(name=name))
+        try:
+            with self.session(write=True) as s:
+                if s.get(WorkspaceRow, name) is None:
+                    s.add(WorkspaceRow(name=name))
+        except IntegrityError:  # another process created it meanwhile (PostgreSQL has no single writer)
+            with self.session() as s:
+                if s.get(WorkspaceRow, name) is None:
+                    raise
 
     def has_workspace(self, name: str) -> bool:
         with self.session() as s:
@@ -282,6 +331,18 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
         self.write_engine.dispose()
+
+
+def _check_lengths(session: Session, _context, _instances) -> None:
+    """A string longer than its column is one clear error on every database (PostgreSQL refuses it with a raw
+    DataError, SQLite would keep it)."""
+    for row in (*session.new, *session.dirty):
+        for column in row.__table__.columns:
+            limit = getattr(column.type, "length", None)
+            value = getattr(row, column.key, None)
+            if limit and isinstance(value, str) and len(value) > limit:
+                raise InvalidInput(f"{row.__tablename__}.{column.name} takes at most {limit} characters "
+                                   f"(got {len(value)})")
 
 
 # --- row -> domain --------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
   const body = document.body;
   const WS = body.dataset.workspace;
   const CAN_REVIEW = body.dataset.canReview === "yes";
+  const CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
   // --- helpers ---------------------------------------------------------------------------------------
 
@@ -25,7 +26,7 @@
   }
 
   async function api(path, { method = "GET", json, form } = {}) {
-    const init = { method, credentials: "same-origin", headers: { "X-Requested-With": "ctrlmap", Accept: "application/json" } };
+    const init = { method, credentials: "same-origin", headers: { "X-CSRF-Token": CSRF, Accept: "application/json" } };
     if (json !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(json);

@@ -77,7 +77,7 @@ def test_hidden_text_is_never_shown_around_evidence(ctx):
     ws = ctx.workspace("hidden-api", create=True)
     shas = [ingest_bytes(ctx, ws, name, data).sha256 for name, data in CASES.values()]
     save_run(ctx, ws, propose(ctx, ws, ["soc2-tsc-2017"]))
-    key, _ = create_key(ctx, Role.viewer, ws)
+    key, _ = create_key(ctx, Role.viewer, ws, name="Vera Viewer")
     headers = {"Authorization": f"Bearer {key}"}
     with TestClient(create_app(ctx=ctx)) as client:
         windows = [client.get(f"/api/workspaces/{ws}/versions/{sha}/text?start=0&window=200000", headers=headers)

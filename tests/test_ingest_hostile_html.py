@@ -46,7 +46,7 @@ def test_html_and_markdown_parse_under_the_time_limit(tmp_path, make, name):
 def test_a_slow_upload_does_not_hold_up_another(tmp_path):
     ctx = Context(Settings.load("offline", data_dir=tmp_path / "data", parse_timeout_s=8))
     ws = ctx.workspace("busy", create=True)
-    key, _ = create_key(ctx, Role.admin, ws)
+    key, _ = create_key(ctx, Role.admin, ws, name="Ada Admin")
     headers = {"Authorization": f"Bearer {key}"}
     done: dict[str, tuple[float, int]] = {}
     started = time.perf_counter()

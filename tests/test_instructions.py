@@ -88,7 +88,7 @@ def test_flag_is_stored_at_ingestion_offline(ctx, mapped):
 
 def test_flag_reaches_the_api_and_the_narrative_needs_a_confirmation(ctx, mapped):
     ws = mapped
-    key, _ = create_key(ctx, Role.viewer, ws)
+    key, _ = create_key(ctx, Role.viewer, ws, name="Vera Viewer")
     with TestClient(create_app(ctx=ctx)) as client:
         rows = client.get(f"/api/workspaces/{ws}/proposals?limit=500", headers={"Authorization": f"Bearer {key}"})
     assert rows.status_code == 200

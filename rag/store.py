@@ -1,11 +1,12 @@
 """The SQL store: the source of truth (SQLite by default, any SQLAlchemy URL such as PostgreSQL works).
 
 Tables hold workspaces, documents, their versions with canonical text, sections and passages, proposals with
-their citations, the pipeline's evidence per clause, decisions, the audit chain, runs and API keys. Rows are
-converted to the domain model by the persistence modules (this one, `corpus`, `drift`, `review`, `audit`,
-`auth`); computing stages and faces never see ORM objects. The schema is created and upgraded by the Alembic
-revisions in `rag/migrations/` (run by `rag.migrate` when the store opens), never by `create_all`: a change to
-the models here needs a new revision (see rag/migrations/README.md).
+their citations, the pipeline's evidence per clause, decisions, clauses marked not applicable, the audit chain,
+runs and API keys. Rows are converted to the domain model by the persistence modules (this one, `corpus`,
+`drift`, `review`, `audit`, `auth`, `applicability`); computing stages and faces never see ORM objects. The
+schema is created and upgraded by the Alembic revisions in `rag/migrations/` (run by `rag.migrate` when the
+store opens), never by `create_all`: a change to the models here needs a new revision (see
+rag/migrations/README.md).
 """
 
 from __future__ import annotations
@@ -142,6 +143,20 @@ class EvidenceRow(Base):
     rank: Mapped[int] = mapped_column(Integer)
     confidence: Mapped[float] = mapped_column(Float)
     run_id: Mapped[str] = mapped_column(String(40))
+
+
+class NotApplicableRow(Base):
+    """A person's decision that a clause does not apply to the organization, with the reason (rag/applicability.py)."""
+
+    __tablename__ = "not_applicable"
+    __table_args__ = (UniqueConstraint("workspace", "framework", "clause_id", name="uq_not_applicable_clause"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    framework: Mapped[str] = mapped_column(String(64))
+    clause_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(256))
+    at: Mapped[datetime] = _ts()
 
 
 class CitationRow(Base):

@@ -42,6 +42,14 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("post", "/api/workspaces/{workspace}/proposals/{proposal_id}/reject"): "reviewer",
     ("post", "/api/workspaces/{workspace}/proposals/{proposal_id}/reopen"): "reviewer",
     ("post", "/api/workspaces/{workspace}/proposals/{proposal_id}/edit"): "reviewer",
+    ("post", "/api/workspaces/{workspace}/proposals/{proposal_id}/settle"): "reviewer",
+    ("get", "/api/workspaces/{workspace}/proposals/page"): "viewer",
+    ("get", "/api/workspaces/{workspace}/proposals/counts"): "viewer",
+    ("post", "/api/workspaces/{workspace}/proposals/bulk"): "reviewer",
+    ("get", "/api/workspaces/{workspace}/proposals/clause/{framework}/{clause_id}"): "viewer",
+    ("get", "/api/workspaces/{workspace}/not-applicable"): "viewer",
+    ("put", "/api/workspaces/{workspace}/not-applicable/{framework}/{clause_id}"): "reviewer",
+    ("delete", "/api/workspaces/{workspace}/not-applicable/{framework}/{clause_id}"): "reviewer",
     ("get", "/api/workspaces/{workspace}/audit"): "viewer",
     ("get", "/api/audit/verify"): G,
     ("get", "/api/audit/system"): G,
@@ -92,6 +100,7 @@ def operations(client: TestClient) -> list[tuple[str, str, dict]]:
 def fill(path: str, t: Tenant, proposal: str = "spare", **over) -> str:
     values = {"workspace": t.name, "document_id": t.documents[t.access_doc], "sha256": t.sha256,
               "proposal_id": t.proposals[proposal], "job_id": t.proposals["job"], "framework": "soc2-tsc-2017",
+              "clause_id": "CC6.1",
               "key_id": 1, **over}
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
 
@@ -109,6 +118,10 @@ def call(client: TestClient, method: str, url: str, headers: dict | None = None,
             kwargs["json"] = {"profile": {"company_overview": "A walk."}}
         elif url.endswith("/jobs"):
             kwargs["json"] = {"frameworks": ["soc2-tsc-2017"]}
+        elif url.endswith("/bulk"):
+            kwargs["json"] = {"action": "reject", "ids": [], "comment": "walk"}
+        elif "/not-applicable/" in url:
+            kwargs["json"] = {"reason": "walk"}
         else:
             kwargs["json"] = {"comment": "walk"}
     return client.request(method.upper(), url + ("?q=marker" if url.endswith("/search") else ""), **kwargs)

@@ -99,9 +99,10 @@ def jobs_of(request: Request) -> MappingJobs:
 def start_job(body: JobCreate, access: AdminIn, ctx: ContextDep, request: Request) -> JobPublic:
     """Start a mapping run for the chosen frameworks; poll the job for progress. Role: admin."""
     keys = body.frameworks or ctx.catalog.primary()
-    unknown = [k for k in keys if k not in ctx.catalog.frameworks]
+    unknown = [k for k in keys if not ctx.catalog.known(k)]
     if unknown:
         raise NotFound(f"no framework {unknown[0]!r}")
+    keys = ctx.catalog.keys(keys)  # aliases (soc2, iso27001, ...) to keys
     return jobs_of(request).submit(access.workspace, keys, access.actor)
 
 

@@ -20,9 +20,9 @@ from api.deps import (SESSION_COOKIE, Access, ContextDep, check_csrf, identify, 
 from api.gate import client_of
 from api.routes.narratives import workspace_profile
 from api.web import TEMPLATES_DIR, views
-from rag import audit, documents
+from rag import audit, corpus, documents, queue
 from rag.auth import Role, authenticate
-from rag.coverage import coverage
+from rag.coverage import FOCUS_AREAS, OTHER_AREAS, coverage
 from rag.errors import CtrlmapError, Forbidden, Unauthorized
 from rag.sessions import close_session, open_session
 from rag.workflows import describe_system
@@ -31,7 +31,9 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
                                                    trim_blocks=True, lstrip_blocks=True))
 templates.env.filters["media_label"] = views.media_label
+templates.env.globals["clause_href"] = views.clause_href
 Page = Annotated[Access, Depends(workspace_role(Role.viewer))]
+AREA_LABELS = {**FOCUS_AREAS, **OTHER_AREAS}
 LOGIN_COOKIE = "ctrlmap_signin"  # the sign-in form's own CSRF token (double-submit)
 
 
@@ -128,14 +130,43 @@ def signout(request: Request, ctx: ContextDep, csrf: Annotated[str, Form()] = ""
 
 @router.get("/w/{workspace}/review", response_class=HTMLResponse)
 def review_page(request: Request, access: Page, ctx: ContextDep, status: str = views.QUEUE,
-                framework: str | None = None, min_confidence: float | None = None):
+                framework: str | None = None, min_confidence: str = "", max_confidence: str = "",
+                document_id: str = "", clause: str | None = None, area: str | None = None,
+                method: str | None = None, q: str | None = None, sort: str = "clause", limit: str = "50",
+                offset: str = "0", view: str | None = None):
+    """The queue page; a filter left empty in the form (or nonsense in the address) simply does not filter."""
     status = status if status in dict(views.STATUSES) else views.QUEUE
-    framework = framework if framework in ctx.catalog.frameworks else None
+    framework = _framework_key(ctx, framework)
+    where = queue.Filter(framework=framework, status=None if status == "all" else status,
+                         document_id=_number(document_id, int), clause_id=(clause or "").strip()[:64] or None,
+                         area=area if area in AREA_LABELS else None,
+                         method=method if method in views.METHODS else None,
+                         min_confidence=_number(min_confidence, float), max_confidence=_number(max_confidence, float),
+                         search=(q or "").strip()[:200] or None)
+    sort = sort if sort in dict(views.SORTS) else "clause"
+    limit = _number(limit, int) if _number(limit, int) in views.PAGE_SIZES else 50
+    shown = views.queue_view(ctx, access.workspace, where, sort, limit, max(0, _number(offset, int) or 0))
     report = coverage(ctx, access.workspace)
     return render(request, access, "review.html", page="review", statuses=views.STATUSES, status=status,
-                  framework=framework, min_confidence=min_confidence, frameworks=views.short_names(ctx),
-                  items=views.queue(ctx, access.workspace, status, framework, min_confidence),
-                  summary=report.frameworks)
+                  framework=framework, frameworks=views.short_names(ctx), queue=shown, items=shown.items,
+                  where=where, q=where.search or "", sort=sort, sorts=views.SORTS, limit=limit,
+                  page_sizes=views.PAGE_SIZES, methods=views.METHODS, areas=AREA_LABELS,
+                  documents=sorted(corpus.document_ids(ctx, access.workspace).items()), summary=report.frameworks,
+                  open_clause=(framework, clause) if view == "clause" and framework and clause else None)
+
+
+def _number(text: str, kind):
+    try:
+        return kind(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _framework_key(ctx, name: str | None) -> str | None:
+    try:
+        return ctx.catalog.key(name) if name else None
+    except CtrlmapError:
+        return None
 
 
 @router.get("/w/{workspace}/coverage", response_class=HTMLResponse)
@@ -169,6 +200,12 @@ def documents_page(request: Request, access: Page, ctx: ContextDep):
         doc["history"] = documents.versions(ctx, access.workspace, doc["id"])
     jobs = request.app.state.jobs.list(access.workspace, limit=5)
     return render(request, access, "documents.html", page="documents", documents=docs, jobs=jobs)
+
+
+@router.get("/w/{workspace}/documents/{document_id}", response_class=HTMLResponse)
+def document_page(request: Request, access: Page, ctx: ContextDep, document_id: int):
+    doc = documents.sections(ctx, access.workspace, document_id)
+    return render(request, access, "document.html", page="documents", doc=doc)
 
 
 @router.get("/w/{workspace}/audit", response_class=HTMLResponse)

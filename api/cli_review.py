@@ -300,8 +300,7 @@ def audit_verify() -> None:
     from rag import audit
 
     ctx = context()
-    with ctx.store.session() as s:
-        result = audit.verify(s, ctx.settings.data_dir / "audit-head.json")
+    result = audit.verify_store(ctx)
     legacy = f" ({result.legacy_events} from before keying, plain sha256)" if result.legacy_events else ""
     if result.ok:
         console.print(f"[green]audit chain intact[/]: {result.events} events verified{legacy}")
@@ -320,8 +319,7 @@ def audit_log(limit: int = typer.Option(30), as_json: bool = typer.Option(False,
     from rag import audit
 
     ctx = context()
-    with ctx.store.session() as s:
-        events = audit.events(s, ctx.workspace(), limit)
+    events = audit.read_events(ctx, ctx.workspace(), limit)
     if as_json:
         emit_json(events)
         return

@@ -139,7 +139,9 @@ AdminIn = Annotated[Access, Depends(workspace_role(Role.admin))]
 
 
 def audit_file(ctx: Context):
-    return ctx.settings.data_dir / "audit-head.json"
+    from rag.audit import checkpoint_path
+
+    return checkpoint_path(ctx.settings)
 
 
 def record_event(ctx: Context, **event) -> None:

@@ -275,3 +275,21 @@ def events(s: Session, workspace: str, limit: int = 200, offset: int = 0) -> lis
     rows = s.scalars(select(AuditRow).where(AuditRow.workspace == workspace)
                      .order_by(AuditRow.seq.desc()).limit(limit).offset(offset))
     return [{k: getattr(r, k) for k in (*HASHED, "hash")} for r in rows]
+
+
+def verify_store(ctx) -> Verification:
+    """`verify` over the context's store and checkpoint, in a read transaction of its own (what faces call)."""
+    with ctx.store.session() as s:
+        return verify(s, checkpoint_path(ctx.settings))
+
+
+def read_events(ctx, workspace: str, limit: int = 200, offset: int = 0) -> list[dict]:
+    """The workspace's events, newest first, in a read transaction of its own (what faces call)."""
+    with ctx.store.session() as s:
+        return events(s, workspace, limit, offset)
+
+
+def advance_checkpoint(ctx) -> None:
+    """Move the checkpoint to the chain head after a transaction committed."""
+    with ctx.store.session() as s:
+        checkpoint(s, checkpoint_path(ctx.settings))

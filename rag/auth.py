@@ -185,6 +185,4 @@ def require(principal: Principal, role: Role, workspace: str | None = None) -> P
     return principal
 
 
-def _checkpoint(ctx: Context) -> None:
-    with ctx.store.session() as s:
-        audit.checkpoint(s, ctx.settings.data_dir / "audit-head.json")
+_checkpoint = audit.advance_checkpoint

@@ -30,9 +30,7 @@ EVIDENCE_KEPT = 10  # best documents per clause whose confidence is stored, prop
 _state, _citation_rows = drift.state, drift.citation_rows
 
 
-def _commit_checkpoint(ctx: Context) -> None:
-    with ctx.store.session() as s:
-        audit.checkpoint(s, ctx.settings.data_dir / "audit-head.json")
+_commit_checkpoint = audit.advance_checkpoint
 
 
 # --- saving a mapping run -----------------------------------------------------------------------------

@@ -29,9 +29,7 @@ from rag.review import record as record_decision
 STATUSES = ("ingested", "new-version", "unchanged", "rejected")
 
 
-def _checkpoint(ctx: Context) -> None:
-    with ctx.store.session() as s:
-        audit.checkpoint(s, ctx.settings.data_dir / "audit-head.json")
+_checkpoint = audit.advance_checkpoint
 
 
 # --- ingest ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import ContextDep, GlobalAdmin, ViewerIn, audit_file
+from api.deps import ContextDep, GlobalAdmin, ViewerIn
 from api.schemas import AuditEventPublic, DeniedPublic, VerificationPublic
 from rag import audit, denials
 from rag.auth import SYSTEM
@@ -20,16 +20,14 @@ Offset = Annotated[int, Query(ge=0)]
 @router.get("/api/workspaces/{workspace}/audit", response_model=list[AuditEventPublic])
 def workspace_events(access: ViewerIn, ctx: ContextDep, limit: Limit = 100, offset: Offset = 0) -> list[dict]:
     """The workspace's audit events, newest first. Role: viewer."""
-    with ctx.store.session() as s:
-        return audit.events(s, access.workspace, limit, offset)
+    return audit.read_events(ctx, access.workspace, limit, offset)
 
 
 @router.get("/api/audit/verify", response_model=VerificationPublic)
 def verify(principal: GlobalAdmin, ctx: ContextDep) -> VerificationPublic:
     """Recompute the hash chain; names the first event that was altered, removed or reordered.
     Role: admin, with a key not bound to a workspace."""
-    with ctx.store.session() as s:
-        result = audit.verify(s, audit_file(ctx))
+    result = audit.verify_store(ctx)
     return VerificationPublic(**result.__dict__)
 
 
@@ -37,8 +35,7 @@ def verify(principal: GlobalAdmin, ctx: ContextDep) -> VerificationPublic:
 def system_events(principal: GlobalAdmin, ctx: ContextDep, limit: Limit = 100, offset: Offset = 0) -> list[dict]:
     """Events outside any workspace (global keys, sign-ins with them), newest first.
     Role: admin, with a key not bound to a workspace."""
-    with ctx.store.session() as s:
-        return audit.events(s, SYSTEM, limit, offset)
+    return audit.read_events(ctx, SYSTEM, limit, offset)
 
 
 @router.get("/api/audit/denied", response_model=list[DeniedPublic])

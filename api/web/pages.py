@@ -210,8 +210,7 @@ def document_page(request: Request, access: Page, ctx: ContextDep, document_id: 
 
 @router.get("/w/{workspace}/audit", response_class=HTMLResponse)
 def audit_page(request: Request, access: Page, ctx: ContextDep):
-    with ctx.store.session() as s:
-        events = audit.events(s, access.workspace, 150)
-        verification = audit.verify(s, ctx.settings.data_dir / "audit-head.json") \
-            if access.principal.workspace is None and access.principal.has(Role.admin) else None
+    events = audit.read_events(ctx, access.workspace, 150)
+    verification = audit.verify_store(ctx) \
+        if access.principal.workspace is None and access.principal.has(Role.admin) else None
     return render(request, access, "audit.html", page="audit", events=events, verification=verification)

@@ -164,6 +164,8 @@ class CitationPublic(Public):
     quote: str
     heading_path: list[str] = Field(default_factory=list)
     page: int | None = None
+    flags: list[str] = Field(default_factory=list, description="e.g. instruction-like: text addressed to a "
+                             "reviewer or a model; confirmed-by-reviewer once a reviewer quoted it in an edit")
 
 
 class ProposalPublic(Public):
@@ -186,6 +188,7 @@ class ProposalPublic(Public):
     origin_proposal_id: int | None
     drift: dict
     citations: list[CitationPublic]
+    flags: list[str] = Field(default_factory=list, description="warnings from the cited passages (see citations)")
     updated_at: datetime
 
 

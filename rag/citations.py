@@ -12,6 +12,7 @@ import re
 
 from rag import placeholders
 from rag.errors import CitationError
+from rag.instructions import citation_flags
 from rag.models import Citation, Passage
 
 _WS = re.compile(r"\s+")
@@ -29,7 +30,7 @@ def cite(passage: Passage, text: str, start: int, end: int, document_name: str |
                             target=passage.id)
     return Citation(passage_id=passage.id, document_sha256=passage.document_sha256, start=start, end=end,
                     quote=text[start:end], document_name=document_name, heading_path=passage.heading_path,
-                    page=passage.page)
+                    page=passage.page, flags=citation_flags([], passage.flags, text[start:end]))
 
 
 def verify(citation: Citation, texts: dict[str, str]) -> bool:

@@ -91,7 +91,7 @@ def passages_of(s: Session, version: VersionRow, visible_only: bool = True) -> l
 def passage_from_row(row: PassageRow, sha256: str, text: str) -> Passage:
     return Passage(id=row.id, version_id=row.version_id, document_id=row.document_id, document_sha256=sha256,
                    seq=row.seq, start=row.start, end=row.end, text=text[row.start:row.end],
-                   heading_path=row.heading_path, page=row.page, hidden=row.hidden)
+                   heading_path=row.heading_path, page=row.page, hidden=row.hidden, flags=row.flags or [])
 
 
 # --- the workspace's current passages ------------------------------------------------------------------
@@ -144,13 +144,16 @@ def texts_by_sha(ctx, shas: set[str] | None = None) -> dict[str, str]:
 
 
 def version_text(ctx, workspace: str, sha256: str) -> str:
-    """Canonical text of a version, only if it belongs to the workspace."""
+    """Canonical text of a version for display, only if it belongs to the workspace; hidden text is masked
+    character for character (offsets hold), so it is never shown around evidence."""
+    from rag.ingest.document import mask_hidden
+
     with ctx.store.session() as s:
-        text = s.scalar(select(VersionRow.text).join(DocumentRow).where(
-            VersionRow.sha256 == sha256, DocumentRow.workspace == workspace).limit(1))
-    if text is None:
+        row = s.execute(select(VersionRow.text, VersionRow.hidden).join(DocumentRow).where(
+            VersionRow.sha256 == sha256, DocumentRow.workspace == workspace).limit(1)).first()
+    if row is None:
         raise NotFound(f"no document version {sha256[:12]} in workspace {workspace}")
-    return text
+    return mask_hidden(row.text, row.hidden or [])
 
 
 def document_title(ctx, document_id: int | None) -> str | None:

@@ -40,7 +40,7 @@ def state(row: ProposalRow) -> dict:
 
 def citation_rows(citations: list[Citation]) -> list[CitationRow]:
     return [CitationRow(passage_id=c.passage_id, document_sha256=c.document_sha256, start=c.start, end=c.end,
-                        quote=c.quote) for c in citations]
+                        quote=c.quote, flags=c.flags) for c in citations]
 
 
 def apply(s: Session, workspace: str, document_id: int, actor: str = "ctrlmap") -> DriftReport:

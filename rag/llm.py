@@ -18,10 +18,10 @@ What this layer guarantees to its callers (the judge and the narrative writer):
 
 from __future__ import annotations
 
+import re
 import hashlib
 import json
 import logging
-import re
 import sqlite3
 import random
 import threading
@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from rag.errors import LLMError, LLMNotConfigured, LLMRefused, LLMUnavailable
+from rag.instructions import is_instruction_like
 from rag.llm_budget import Breaker, Usage
 from rag.settings import Settings
 
@@ -114,7 +115,8 @@ INSTRUCTION_LIKE = re.compile(
 
 
 def looks_like_instructions(text: str) -> bool:
-    return bool(INSTRUCTION_LIKE.search(text))
+    """The ingestion detector (rag.instructions) and the approval-shaped patterns above."""
+    return is_instruction_like(text) or bool(INSTRUCTION_LIKE.search(text))
 
 
 # --- logging ------------------------------------------------------------------------------------------

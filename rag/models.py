@@ -145,6 +145,7 @@ class Passage(Model):
     heading_path: list[str] = Field(default_factory=list)
     page: int | None = None
     hidden: bool = False
+    flags: list[str] = Field(default_factory=list)  # e.g. "instruction-like" (rag.instructions)
 
     @staticmethod
     def make_id(document_sha256: str, start: int, end: int) -> str:
@@ -166,6 +167,7 @@ class Citation(Model):
     document_name: str | None = None
     heading_path: list[str] = Field(default_factory=list)
     page: int | None = None
+    flags: list[str] = Field(default_factory=list)  # the cited passage's flags (rag.instructions)
 
     @model_validator(mode="after")
     def _span_matches_quote(self) -> "Citation":
@@ -219,8 +221,14 @@ class Proposal(Model):
     origin_proposal_id: int | None = None
     drift: dict = Field(default_factory=dict)  # what changed when a cited document got a new version
     usage: dict = Field(default_factory=dict)  # language-model tokens spent on this proposal
+    flags: list[str] = Field(default_factory=list)  # union of its citations' flags: a warning for the reviewer
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _flags_of_citations(self) -> "Proposal":
+        self.flags.extend(dict.fromkeys(f for c in self.citations for f in c.flags if f not in self.flags))
+        return self
 
 
 class Action(str, Enum):

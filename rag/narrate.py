@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag import citations as cites
+from rag import instructions
 from rag import narrate_profile as from_profile
 from rag import prose
 from rag.applicability import list_not_applicable
@@ -106,7 +107,7 @@ def evidence(ctx: Context, approved: list[Proposal]) -> dict[str, list[Narrative
         found = out.setdefault(p.clause_id, [])
         for c in p.citations:
             passage, text = passages.get(c.passage_id), texts.get(c.document_sha256)
-            if passage is None or text is None or not cites.verify(c, texts):
+            if passage is None or text is None or not cites.verify(c, texts) or instructions.withheld(c):
                 continue
             if passage.id not in units:
                 units[passage.id] = prose.statements(text, passage.start, passage.end)

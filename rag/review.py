@@ -18,6 +18,7 @@ from rag.citations import quote_citation
 from rag.context import Context
 from rag.corpus import current_version_row, current_versions, passage_from_row
 from rag.errors import Conflict, InvalidInput, NotFound
+from rag.instructions import confirmed
 from rag.mapping import MappingRun
 from rag.models import Action, Citation, Coverage, Decision, Method, Proposal, Status, utcnow
 from rag.store import (CitationRow, DecisionRow, DocumentRow, EvidenceRow, PassageRow, ProposalRow, VersionRow,
@@ -346,7 +347,7 @@ def _apply_edit(s: Session, row: ProposalRow, edit: Edit) -> None:
             citation = _find_quote(quote, passages, version)
             if citation is None:
                 raise InvalidInput(f"the quote does not occur verbatim in {row.document.name}: {quote[:80]!r}")
-            made.append(citation)
+            made.append(citation.model_copy(update={"flags": confirmed(citation.flags)}))  # typed by a reviewer
         if not made:
             raise InvalidInput("an edit that replaces citations needs at least one quote")
         row.citations.clear()
@@ -410,7 +411,7 @@ def propagate(ctx: Context, s: Session, workspace: str, row: ProposalRow, actor:
                           method=Method.crosswalk.value, status=Status.proposed.value, model=None,
                           corpus_version=ctx.catalog.version, origin_proposal_id=row.id, created_at=utcnow())
         new.citations.extend(CitationRow(passage_id=c.passage_id, document_sha256=c.document_sha256,
-                                         start=c.start, end=c.end, quote=c.quote) for c in row.citations)
+                                         start=c.start, end=c.end, quote=c.quote, flags=c.flags) for c in row.citations)
         s.add(new)
         s.flush()
         made.append(new.id)

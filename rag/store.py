@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from rag import migrate
 from rag.errors import InvalidInput
+from rag.instructions import citation_flags
 from rag.models import Citation, Coverage, Method, Proposal, Status, utcnow
 from rag.settings import Settings
 
@@ -95,6 +96,7 @@ class PassageRow(Base):
     heading_path: Mapped[list] = mapped_column(JSON)
     page: Mapped[int | None] = mapped_column(Integer, nullable=True)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    flags: Mapped[list] = mapped_column(JSON, default=list)  # rag.instructions flags, set at ingestion
     current: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
 
 
@@ -166,6 +168,7 @@ class CitationRow(Base):
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
     quote: Mapped[str] = mapped_column(Text)
+    flags: Mapped[list] = mapped_column(JSON, default=list)  # the passage's flags, and whether a reviewer confirmed
 
 
 class DecisionRow(Base):
@@ -380,7 +383,8 @@ def proposal_from_row(row: ProposalRow, passages: dict[str, PassageRow] | None =
         p = passages.get(c.passage_id) if passages else None
         citations.append(Citation(passage_id=c.passage_id, document_sha256=c.document_sha256, start=c.start,
                                   end=c.end, quote=c.quote, document_name=row.document.name,
-                                  heading_path=p.heading_path if p else [], page=p.page if p else None))
+                                  heading_path=p.heading_path if p else [], page=p.page if p else None,
+                                  flags=citation_flags(c.flags, p.flags if p else None, c.quote)))
     return Proposal(id=row.id, workspace=row.workspace, framework=row.framework, clause_id=row.clause_id,
                     document_id=row.document_id, document_name=row.document.name,
                     document_sha256=row.version.sha256, citations=citations, score=row.score,

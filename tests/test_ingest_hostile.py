@@ -139,9 +139,9 @@ def test_a_failure_while_storing_leaves_nothing_half_written(ctx, monkeypatch):
 
 
 def test_unexpected_parser_error_becomes_corrupt_file(ctx, monkeypatch):
-    import rag.ingest.markdown as markdown
+    import rag.ingest.detect as detect  # parsers run in the limited child; the sniffing runs here
 
-    monkeypatch.setattr(markdown, "parse_markdown", lambda text: 1 / 0)
+    monkeypatch.setattr(detect, "sniff", lambda data, name: 1 / 0)
     with pytest.raises(CorruptFile, match="ZeroDivisionError"):
         ingest_bytes(ctx, ctx.workspace(create=True), "p.md", b"# Policy\n\n- access is reviewed\n")
 

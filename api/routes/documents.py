@@ -13,6 +13,7 @@ from api.schemas import DriftPublic, DocumentPublic, SearchHitPublic, TextWindow
 from rag import documents, workflows
 from rag.corpus import load_passages
 from rag.errors import InvalidInput
+from rag.ingest.parse import parse_ahead
 
 router = APIRouter(prefix="/api/workspaces/{workspace}", tags=["documents"])
 SNAP = 40  # how far a context window may move to start or end at a word boundary
@@ -31,6 +32,7 @@ def upload_document(access: AdminIn, ctx: ContextDep, request: Request, response
                     upload: Annotated[Upload, Depends(read_upload)]) -> UploadPublic:
     """Ingest a file (multipart field `file`, optional `name`) as a new document or a new version of one; a
     new version sends mappings whose quotes disappeared back to review. Role: admin."""
+    parse_ahead(upload.data, upload.name or upload.filename, ctx.settings)  # holds no lock other uploads need
     with request.app.state.heavy_work:
         result = workflows.ingest_upload(ctx, access.workspace, upload.name or upload.filename, upload.data,
                                          access.actor)

@@ -31,7 +31,7 @@ def proposal_public(ctx: Context, p: Proposal) -> ProposalPublic:
         status=p.status.value, confidence=p.confidence, score=p.score, coverage=p.coverage.value,
         method=p.method.value, rationale=p.rationale, model=p.model, prompt_version=p.prompt_version,
         corpus_version=p.corpus_version, origin_proposal_id=p.origin_proposal_id, drift=p.drift,
-        citations=[CitationPublic.model_validate(c) for c in p.citations], updated_at=p.updated_at)
+        citations=[CitationPublic.model_validate(c) for c in p.citations], flags=p.flags, updated_at=p.updated_at)
 
 
 def _filter(ctx: Context, framework: str | None, status: str | None, document_id: int | None,

@@ -2,7 +2,8 @@
 alone (a heading with a line under it) are merged into the visible section that follows. Long sections are
 split at sentence boundaries with a token overlap; a single sentence longer than the passage size is split
 at word boundaries. Hidden text is never mixed into a visible passage. Passage spans depend only on the
-canonical text and the size settings, so the same bytes always give the same passages (and ids)."""
+canonical text and the size settings, so the same bytes always give the same passages (and ids). Each passage
+carries the flags of rag.instructions (text addressed to a reviewer or a model), in every mode."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from rag.embeddings import encoding
 from rag.ingest.document import ParsedDocument
+from rag.instructions import flags_for
 from rag.models import Passage
 
 # A sentence ends at end punctuation before a capital, at a blank line, or where a line starts a list item or
@@ -153,4 +155,5 @@ def _emit(passages: list[Passage], doc: ParsedDocument, sha: str, groups: list[l
             continue
         passages.append(Passage(id=Passage.make_id(sha, s, e), document_sha256=sha, seq=len(passages), start=s,
                                 end=e, text=doc.text[s:e], heading_path=heading_path,
-                                page=doc.page_at(s) if doc.page_starts else page, hidden=group[0].hidden))
+                                page=doc.page_at(s) if doc.page_starts else page, hidden=group[0].hidden,
+                                flags=flags_for(doc.text[s:e])))

@@ -28,6 +28,30 @@ def clean_line(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def hidden_groups(pieces: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
+    """Consecutive hidden pieces of (text, reason or None) with the same reason, joined; blank ones dropped."""
+    out: list[tuple[str, str]] = []
+    for text, why in pieces:
+        if why is None:
+            continue
+        if out and out[-1][1] == why:
+            out[-1] = (out[-1][0] + text, why)
+        else:
+            out.append((text, why))
+    return [(t, why) for t, why in out if t.strip()]
+
+
+def mask_hidden(text: str, spans: list[dict]) -> str:
+    """The text with each hidden span's characters replaced one for one (offsets still hold), for display."""
+    if not spans:
+        return text
+    chars = list(text)
+    for span in spans:
+        start, end = max(0, span["start"]), min(len(chars), span["end"])
+        chars[start:end] = ["\u2591"] * max(0, end - start)
+    return "".join(chars)
+
+
 @dataclass
 class TableCell:
     start: int

@@ -1,30 +1,32 @@
 """Markdown and plain text to canonical text: headings keep their words, inline markup is dropped, list items
-keep a "- " marker, table rows become cells joined by " | "."""
+keep a "- " marker, table rows become cells joined by " | ".
+
+HTML inside Markdown (blocks and inline tags) goes through one streaming HTML walker for the whole file, so
+what a browser would hide stays flagged however the Markdown splits it: a `display:none` block with blank
+lines inside (several Markdown tokens), nested hidden elements, white or tiny spans, hiding `<style>` rules,
+and comments (with `>` in them or not), which are dropped."""
 
 from __future__ import annotations
 
 import re
 
-from rag.ingest.document import ParsedDocument, TextBuilder
+from rag.ingest import css
+from rag.ingest.document import ParsedDocument, TextBuilder, hidden_groups
+from rag.ingest.html import HtmlFlow
 
-_HTML_TAG = re.compile(r"<[^>]+>")
-_HIDDEN_HTML = re.compile(r"<(\w+)[^>]*(display\s*:\s*none|visibility\s*:\s*hidden|\shidden[\s>=])[^>]*>(.*?)</\1>",
-                          re.I | re.S)
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
 
 
-_HIDDEN_OPEN = re.compile(r"<(\w+)[^>]*(display\s*:\s*none|visibility\s*:\s*hidden|\shidden[\s>=])", re.I)
-
-
-def _inline_parts(token) -> tuple[str, str]:
-    """(visible text, hidden text) of an inline token; inline HTML with a hiding style hides what it wraps."""
-    out: list[str] = []
-    secret: list[str] = []
-    depth = 0
+def _inline_parts(token, flow: HtmlFlow) -> tuple[str, list[tuple[str, str | None]]]:
+    """(visible text, pieces with their hiding reason) of an inline token. Its inline HTML goes through the
+    document's HTML walker, so a span opened in one place hides what follows until it is closed."""
+    pieces: list[tuple[str, str | None]] = []
+    depth = len(flow.stack)
     for child in token.children or []:
         if child.type == "html_inline":
-            if depth or _HIDDEN_OPEN.match(child.content):
-                depth += -1 if child.content.startswith("</") else (0 if child.content.endswith("/>") else 1)
+            flow.feed(child.content)
+            pieces.extend(flow.pieces)  # text the walker took in with the tag (rare)
+            flow.pieces.clear()
             continue
         if child.type in ("text", "code_inline", "image"):
             piece = child.content
@@ -32,12 +34,14 @@ def _inline_parts(token) -> tuple[str, str]:
             piece = "\n"
         else:
             continue
-        (secret if depth > 0 else out).append(piece)
-    return "".join(out), "".join(secret)
+        pieces.append((piece, flow.reason))
+    flow.close_inline(depth)
+    return "".join(t for t, why in pieces if why is None), pieces
 
 
-def _inline_text(token) -> str:
-    return _inline_parts(token)[0]
+def _hidden(doc: TextBuilder, pieces: list[tuple[str, str | None]]) -> None:
+    for text, why in hidden_groups(pieces):
+        doc.block(text, hidden_reason=why)
 
 
 def parse_markdown(text: str) -> ParsedDocument:
@@ -46,14 +50,18 @@ def parse_markdown(text: str) -> ParsedDocument:
     text = _FRONT_MATTER.sub("", text)
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     doc = TextBuilder()
+    flow = HtmlFlow(doc, css.parse_sheet(css.style_blocks(text)))
     prefix_stack: list[str] = []
-    row: list[str] | None = None
+    row: list[tuple[str, list]] | None = None
     rownum = 0
     i = 0
     while i < len(tokens):
         tok = tokens[i]
         if tok.type == "heading_open":
-            doc.heading(int(tok.tag[1]), _inline_text(tokens[i + 1]))
+            visible, pieces = _inline_parts(tokens[i + 1], flow)
+            if visible.strip():
+                doc.heading(int(tok.tag[1]), visible)
+            _hidden(doc, pieces)
             i += 3
             continue
         if tok.type in ("bullet_list_open", "ordered_list_open"):
@@ -68,32 +76,28 @@ def parse_markdown(text: str) -> ParsedDocument:
         elif tok.type == "tr_open":
             row = []
         elif tok.type == "tr_close" and row is not None:
-            doc.row(row, rownum)
+            doc.row([cell for cell, _ in row], rownum)
+            _hidden(doc, [p for _, pieces in row for p in pieces])
             row, rownum = None, rownum + 1
         elif tok.type == "inline" and row is not None:
-            row.append(_inline_text(tok).replace("\n", " ").strip())
+            visible, pieces = _inline_parts(tok, flow)
+            row.append((visible.replace("\n", " ").strip(), pieces))
         elif tok.type == "inline":
             marker = prefix_stack[-1] if prefix_stack else ""
             if marker == "" and prefix_stack:
                 marker = f"{tokens[i - 2].info or '-'}. " if tokens[i - 2].type == "list_item_open" else ""
-            visible, secret = _inline_parts(tok)
+            visible, pieces = _inline_parts(tok, flow)
             doc.block(marker + visible)
-            if secret.strip():
-                doc.block(secret, hidden_reason="html-hidden")
+            _hidden(doc, pieces)
         elif tok.type in ("fence", "code_block"):
-            doc.block(tok.content)
+            doc.block(tok.content, hidden_reason=flow.reason)
         elif tok.type == "html_block":
-            _html_block(doc, tok.content)
+            flow.feed(tok.content)
+            flow.flush()
         i += 1
+    flow.close()
+    flow.flush()
     return doc.build("text/markdown", "markdown-it")
-
-
-def _html_block(doc: TextBuilder, html: str) -> None:
-    hidden = [m.group(3) for m in _HIDDEN_HTML.finditer(html)]
-    visible = _HIDDEN_HTML.sub(" ", html)
-    doc.block(_HTML_TAG.sub(" ", visible))
-    for chunk in hidden:
-        doc.block(_HTML_TAG.sub(" ", chunk), hidden_reason="html-hidden")
 
 
 _NUMBERED = re.compile(r"^(\d+(\.\d+)*\.?|[A-Z]\.|section \d+)\s+\S", re.I)

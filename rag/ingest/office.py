@@ -14,7 +14,7 @@ import io
 from docx.oxml.ns import qn
 
 from rag.errors import CorruptFile
-from rag.ingest.document import ParsedDocument, TextBuilder
+from rag.ingest.document import ParsedDocument, TextBuilder, hidden_groups
 from rag.ingest.safety import check_docx
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -135,20 +135,8 @@ def _paragraph(doc: TextBuilder, paragraph, styles: _Styles, fallback_headings: 
         doc.heading(level, visible)
     elif visible.strip():
         doc.block(_list_marker(paragraph, style) + visible)
-    for chunk, reason in _hidden_groups(pieces):
+    for chunk, reason in hidden_groups(pieces):
         doc.block(chunk, hidden_reason=reason)
-
-
-def _hidden_groups(pieces: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
-    groups: list[tuple[str, str]] = []
-    for text, reason in pieces:
-        if not reason:
-            continue
-        if groups and groups[-1][1] == reason:
-            groups[-1] = (groups[-1][0] + text, reason)
-        else:
-            groups.append((text, reason))
-    return [(t, r) for t, r in groups if t.strip()]
 
 
 def _short(text: str) -> bool:
@@ -163,17 +151,35 @@ def _list_marker(paragraph, style) -> str:
     return ""
 
 
-def _table(doc: TextBuilder, table, document) -> None:
+def _cell(paragraphs, styles: _Styles) -> tuple[str, list[tuple[str, str | None]]]:
+    """A table cell's visible text, and its runs with their hiding reasons (hidden, white, tiny)."""
+    visible, pieces = [], []
+    for paragraph in paragraphs:
+        style = styles.paragraph_style(paragraph)
+        runs = [(run.text, _run_hidden(run, style, styles)) for run in _runs(paragraph)]
+        pieces += runs + [(" ", None)]
+        text = "".join(t for t, reason in runs if not reason).strip()
+        if text:
+            visible.append(text)
+    return " ".join(visible), pieces
+
+
+def _table(doc: TextBuilder, table, styles: _Styles) -> None:
     doc.table_start()
     for r, row in enumerate(table.rows):
         cells: list[str] = []
+        hidden: list[tuple[str, str | None]] = []
         seen: set[int] = set()
         for cell in row.cells:
             if id(cell._tc) in seen:  # a merged cell appears once per grid column it spans
                 continue
             seen.add(id(cell._tc))
-            cells.append(" ".join(p.text.strip() for p in cell.paragraphs if p.text.strip()))
+            text, pieces = _cell(cell.paragraphs, styles)
+            cells.append(text)
+            hidden += pieces
         doc.row(cells, r)
+        for chunk, reason in hidden_groups(hidden):  # after the row, flagged: never part of a cell
+            doc.block(chunk, hidden_reason=reason)
     doc.table_end()
 
 
@@ -197,7 +203,7 @@ def parse_docx(data: bytes) -> ParsedDocument:
         if tag == "p":
             _paragraph(doc, Paragraph(child, document), styles, fallback)
         elif tag == "tbl":
-            _table(doc, Table(child, document), document)
+            _table(doc, Table(child, document), styles)
         elif tag == "sdt":  # content controls at body level hold ordinary paragraphs
             for p in child.xpath("./w:sdtContent/w:p"):
                 _paragraph(doc, Paragraph(p, document), styles, fallback)

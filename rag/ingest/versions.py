@@ -99,7 +99,7 @@ def store_version(ctx, workspace: str, name: str, data: bytes, sha: str, parsed:
             s.execute(insert(PassageRow), [
                 {"id": p.id, "version_id": version.id, "document_id": doc.id, "workspace": workspace, "seq": p.seq,
                  "start": p.start, "end": p.end, "heading_path": p.heading_path, "page": p.page,
-                 "hidden": p.hidden, "current": True} for p in stored])
+                 "hidden": p.hidden, "flags": p.flags, "current": True} for p in stored])
         return _settle(s, workspace, actor, result, stored)
 
 

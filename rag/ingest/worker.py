@@ -1,12 +1,13 @@
 """Run a parser in a child process with a wall-clock limit and an address-space limit.
 
-A hostile PDF or DOCX (a decompression bomb, a cyclic cross-reference table, a parser bug) must not hang or
-exhaust the service. The first call starts a small server, `python -m rag.ingest.worker`, which imports the
+A hostile file (a PDF or DOCX decompression bomb, a cyclic cross-reference table, deeply nested or unclosed
+HTML, a parser bug) must not hang or exhaust the service. The first call starts a small server, `python -m rag.ingest.worker`, which imports the
 parsers once and then serves requests over its stdin/stdout: for each file it forks a child that sets
 RLIMIT_AS (memory) and RLIMIT_CPU before touching the bytes, and kills the child when the wall-clock limit
 passes. A fork of an already warm, single-threaded process costs a few milliseconds, where a fresh
 interpreter would cost half a second. A child that runs out of memory or crashes cannot take the caller
-down: the caller gets a ParseLimit error that names the limit.
+down: the caller gets a ParseLimit error that names the limit. Up to SERVERS servers run side by side (started
+as concurrent parses need them), so a file that takes its whole time limit delays no other upload.
 
 Protocol: frames of a 4-byte big-endian length and a pickle. Request: (function, args, timeout_s, memory_mb);
 reply: (status, payload). Only the trusted parent writes requests; the child's reply is a pickle of plain
@@ -29,8 +30,10 @@ from typing import Any, Callable
 
 from rag.errors import CorruptFile, IngestError, ParseLimit
 
-PRELOAD = ("rag.ingest.pdf", "rag.ingest.office", "pypdfium2", "pypdfium2.raw", "docx", "docx.table",
+PRELOAD = ("rag.ingest.pdf", "rag.ingest.office", "rag.ingest.parse", "rag.ingest.html", "rag.ingest.markdown",
+           "markdown_it", "pypdfium2", "pypdfium2.raw", "docx", "docx.table",
            "docx.text.paragraph", "docx.text.run")
+SERVERS = 4  # parser servers at most: as many files are parsed at once, the others wait for a free one
 _HEADER = struct.Struct(">I")
 
 
@@ -140,7 +143,7 @@ class _Server:
         self.proc: subprocess.Popen | None = None
         self.lock = threading.Lock()
 
-    def _start(self) -> subprocess.Popen:
+    def start(self) -> subprocess.Popen:
         if self.proc is None or self.proc.poll() is not None:
             root = str(Path(__file__).resolve().parents[2])
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
@@ -156,7 +159,7 @@ class _Server:
 
     def call(self, fn: Callable, args: tuple, timeout_s: float, memory_mb: int) -> tuple[str, Any]:
         with self.lock:
-            proc = self._start()
+            proc = self.start()
             try:
                 _write_frame(proc.stdin.fileno(), pickle.dumps((fn, args, timeout_s, memory_mb),
                                                                protocol=pickle.HIGHEST_PROTOCOL))
@@ -169,7 +172,43 @@ class _Server:
             return pickle.loads(frame)
 
 
-_SERVER = _Server()
+class _Pool:
+    """Up to SERVERS parser servers, started on demand with one warm spare ahead of need (a server starts in
+    about a second): one slow file never holds up the others' parsing."""
+
+    def __init__(self, size: int = SERVERS) -> None:
+        self.size, self.servers, self.idle = size, [], []
+        self.free = threading.Condition()
+
+    def call(self, fn: Callable | None, args: tuple, timeout_s: float, memory_mb: int) -> tuple[str, Any]:
+        with self.free:
+            while not self.idle and len(self.servers) >= self.size:
+                self.free.wait()
+            server = self.idle.pop() if self.idle else self._add()
+            if not self.idle and len(self.servers) < self.size:
+                self.idle.append(self._add())  # a warm spare, so the next parse need not wait for a start
+        try:
+            return server.call(fn, args, timeout_s, memory_mb)
+        finally:
+            with self.free:
+                self.idle.append(server)
+                self.free.notify()
+
+    def _add(self) -> "_Server":
+        server = _Server()
+        server.start()
+        self.servers.append(server)
+        return server
+
+    def stats(self) -> dict:
+        if not self.servers:
+            self.call(os.getpid, (), 10, 512)
+        peaks = [s.call(None, (), 10, 0)[1] for s in list(self.servers)]
+        peaks = [p for p in peaks if isinstance(p, dict)]
+        return {k: max(p[k] for p in peaks) for k in ("server_peak_mb", "child_peak_mb")} if peaks else {}
+
+
+_SERVER = _Pool()
 
 
 def run_limited(fn: Callable, args: tuple, *, timeout_s: float, memory_mb: int, what: str = "the parser") -> Any:
@@ -201,7 +240,7 @@ def _crash_message(what: str, exitcode: int | None, memory_mb: int) -> str:
 
 def server_stats() -> dict:
     """Peak RSS of the parser server and of its largest child so far (for the benchmark)."""
-    return _SERVER.call(None, (), 10, 0)[1]
+    return _SERVER.stats()
 
 
 def overhead_ms(samples: int = 20) -> float:

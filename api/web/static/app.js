@@ -110,6 +110,7 @@
           pair("Confidence", p.confidence.toFixed(2)), pair("Method", p.method),
           p.model ? pair("Model", p.model) : null),
         driftBox(p),
+        (p.flags || []).includes("instruction-like") ? el("p", { class: "notice bad", role: "alert" }, "Warning: the cited text reads like instructions to a reviewer or a model, not a control. It is left out of the system description unless you re-enter it as your own quote (e).") : null,
         ...p.contexts.map((c, i) => evidence(p, c, i)),
         p.contexts.length ? null : el("p", { class: "notice bad" }, "No verified citation: this proposal cannot be approved until a quote from the document is added (e)."),
         el("section", { class: "rationale" }, el("h3", {}, "Why it was proposed"), el("p", {}, p.rationale || "(no rationale)")),

@@ -8,7 +8,6 @@ handler. Refused requests (401, 403) are also written to the audit trail, under 
 
 from __future__ import annotations
 
-import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -18,11 +17,10 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import record_event
 from api.routes import ROUTERS
-from api.routes.jobs import MappingJobs
 from api.web import STATIC_DIR
 from api.web.pages import error_page
 from api.web.pages import router as web_router
-from rag import __version__
+from rag import __version__, jobs
 from rag.auth import SYSTEM
 from rag.context import Context
 from rag.errors import CtrlmapError, Forbidden, Unauthorized
@@ -38,7 +36,9 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, ctx: Context | None = None, worker: bool = True) -> FastAPI:
+    """`worker`: also run queued jobs on a thread of this process (the single-process setup); `ctrlmap serve
+    --workers N` runs them in N worker processes instead."""
     owned = ctx is None
     ctx = ctx or Context(settings)
     _ = ctx.catalog  # load (and validate) the catalog before the first request
@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        app.state.jobs.shutdown()
+        if app.state.worker:
+            app.state.worker.stop.set()
         if owned:
             ctx.close()
 
@@ -54,8 +55,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
                   description="Map company policies to SOC 2, ISO 27001, ISO 42001 and NIST AI RMF with verbatim "
                               "citations; a person approves every mapping. Send `Authorization: Bearer <key>`.")
     app.state.ctx = ctx
-    app.state.heavy_work = threading.Lock()
-    app.state.jobs = MappingJobs(ctx, app.state.heavy_work)
+    app.state.worker = jobs.start_thread(ctx) if worker else None
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(web_router)

@@ -278,8 +278,9 @@ def index_rebuild() -> None:
 
 
 def _register_subcommands() -> None:
-    from api import cli_review, cli_serve
+    from api import cli_review, cli_scale, cli_serve
 
+    cli_scale.register(app)
     cli_review.register(app)
     cli_serve.register(app)
     try:

@@ -1,10 +1,12 @@
 """Candidate retrieval for many clauses at once.
 
 Each clause is queried three ways (everything known about it; its title and keywords; its title and the
-language a policy meeting it would use). For every query, lexical (BM25) and dense (static embeddings)
-scores against every current passage are two matrix products, not one query per clause; they are
-standardized per clause and pooled per document (mean of the two best passages). Whole-document BM25 and
-title similarity complete the evidence the scorer combines.
+language a policy meeting it would use). For every query, lexical (BM25) scores against every current
+passage are one sparse matrix product; dense candidates come from the vector index (Chroma), queried with
+all clause vectors in a few batches: each clause's nearest passages keep their exact similarity, the rest
+rank below its last candidate. Both are standardized per clause (the dense mean and spread measured on a
+sample of the workspace's vectors, all of them in a small workspace) and pooled per document (mean of the
+two best passages). Whole-document BM25 and title similarity complete the evidence the scorer combines.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from rag.models import Clause, Passage
 __all__ = ["Corpus", "Signals", "load_passages", "retrieve"]  # Corpus and load_passages belong to rag.corpus
 
 VARIANTS = ("full", "keywords", "policy")
+DENSE_CANDIDATES = 400  # nearest passages per clause query taken from the vector index
+SAMPLE = 4096  # passage vectors that measure each clause's similarity distribution
 
 
 # --- lexical --------------------------------------------------------------------------------------------
@@ -141,6 +145,28 @@ def _context_tokens(corpus: Corpus) -> list[list[str]]:
     return [tokens[k] for k in keys]
 
 
+def dense_scores(ctx: Context, workspace: str, corpus: Corpus, qvecs: np.ndarray, sample: np.ndarray
+                 ) -> np.ndarray:
+    """Clause x passage standardized similarity: exact for each clause's nearest passages in the vector index,
+    the clause's last candidate's similarity for every other passage."""
+    position = {p.id: i for i, p in enumerate(corpus.passages)}
+    reference = qvecs @ sample.T
+    out = np.empty((len(qvecs), len(corpus.passages)), dtype=np.float32)
+    for row, (ids, sims) in enumerate(ctx.index.nearest(workspace, qvecs, DENSE_CANDIDATES)):
+        out[row] = sims[-1] if len(sims) else reference[row].min(initial=0.0)
+        keep = [(position[i], x) for i, x in zip(ids, sims) if i in position]
+        if keep:
+            cols, values = zip(*keep)
+            out[row, list(cols)] = values
+    mean = reference.mean(axis=1, keepdims=True)
+    return (out - mean) / np.maximum(reference.std(axis=1, keepdims=True), 1e-6)
+
+
+def _sample_vectors(ctx: Context, workspace: str, corpus: Corpus) -> np.ndarray:
+    step = max(1, -(-len(corpus.passages) // SAMPLE))
+    return ctx.index.vectors(workspace, [p.id for p in corpus.passages[::step]])
+
+
 def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus | None = None) -> Signals:
     corpus = corpus or load_passages(ctx, workspace)
     documents, segments = _segments(corpus.document_ids)
@@ -157,7 +183,7 @@ def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus
     lexical = LexicalIndex(tokens=[c + r for c, r in zip(context, raw)])
     whole_lexical = LexicalIndex(tokens=[[t for i in range(s, e) for t in raw[i]] for s, e in segments])
     title_lexical = LexicalIndex(tokens=tokenize(titles))
-    passage_vecs = ctx.index.vectors(workspace, [p.id for p in corpus.passages])
+    sample = _sample_vectors(ctx, workspace, corpus)
     title_vecs = ctx.embeddings.embed_array(titles)
     queries = {v: [clause_queries(c)[v] for c in clauses] for v in VARIANTS}
     query_tokens = {v: tokenize(q) for v, q in queries.items()}
@@ -166,7 +192,7 @@ def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus
     for variant in VARIANTS:
         qvecs = ctx.index.clause_vectors(ctx.catalog.version, clauses, queries[variant], variant)
         lex = standardize(lexical.scores(query_tokens[variant]))
-        dense = standardize(qvecs @ passage_vecs.T)
+        dense = dense_scores(ctx, workspace, corpus, qvecs, sample)
         signals.pooled[f"{variant}.lexical"] = pool_top2(lex, segments)
         signals.pooled[f"{variant}.dense"] = pool_top2(dense, segments)
         signals.whole[variant] = whole_lexical.scores(query_tokens[variant])

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # several processes: job leases (rag.jobs) and a shared Chroma server (rag.index)
+    job_lease_s: float = 30.0
+    job_poll_s: float = 0.5
+    chroma_url: str | None = None  # e.g. http://127.0.0.1:8001; unset: embedded Chroma in data_dir
+    chroma_token: SecretStr | None = None
+
     @classmethod
     def load(cls, preset: str | None = None, **overrides: Any) -> "Settings":
         """Settings from a named preset, then the environment, then explicit overrides."""

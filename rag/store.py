@@ -187,7 +187,10 @@ class AuditHeadRow(Base):
 
 
 class RunRow(Base):
+    """A background job (rag.jobs): its lease, progress and outcome."""
+
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_claim", "status", "started_at"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -198,6 +201,9 @@ class RunRow(Base):
     stats: Mapped[dict] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime] = _ts()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(128), nullable=True)  # who holds the lease (rag.jobs)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)  # unix time the lease expires
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ApiKeyRow(Base):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Form, Query, Response, UploadFile
 
 from api.deps import AdminIn, ContextDep, ViewerIn
 from api.schemas import DriftPublic, DocumentPublic, SearchHitPublic, TextWindowPublic, UploadPublic, VersionPublic
@@ -27,15 +27,14 @@ def list_documents(access: ViewerIn, ctx: ContextDep) -> list[dict]:
 @router.post("/documents", response_model=UploadPublic, status_code=201,
              responses={400: {"description": "bad file name"}, 413: {"description": "too large"},
                         415: {"description": "unsupported type"}, 422: {"description": "cannot be ingested"}})
-def upload_document(access: AdminIn, ctx: ContextDep, request: Request, response: Response, file: UploadFile,
+def upload_document(access: AdminIn, ctx: ContextDep, response: Response, file: UploadFile,
                     name: Annotated[str | None, Form(description="Document name [default: the file name]")] = None
                     ) -> UploadPublic:
     """Ingest a file as a new document or a new version of one; a new version sends mappings whose quotes
     disappeared back to review. Role: admin."""
     limit = int(ctx.settings.max_file_mb * 1024 * 1024)
     data = file.file.read(limit + 1)
-    with request.app.state.heavy_work:
-        result = workflows.ingest_upload(ctx, access.workspace, name or file.filename or "", data, access.actor)
+    result = workflows.ingest_upload(ctx, access.workspace, name or file.filename or "", data, access.actor)
     if result.status == "unchanged":
         response.status_code = 200
     return UploadPublic(**{**result.as_dict(), "drift": DriftPublic(**result.drift.__dict__) if result.drift else None})

@@ -17,6 +17,7 @@ from api.web import TEMPLATES_DIR, views
 from rag import audit, documents
 from rag.auth import SYSTEM, Role, authenticate
 from rag.coverage import coverage
+from rag.jobs import list_jobs
 from rag.errors import CtrlmapError, Unauthorized
 from rag.workflows import describe_system
 
@@ -128,7 +129,7 @@ def documents_page(request: Request, access: Page, ctx: ContextDep):
     docs = documents.list_documents(ctx, access.workspace)
     for doc in docs:
         doc["history"] = documents.versions(ctx, access.workspace, doc["id"])
-    jobs = request.app.state.jobs.list(access.workspace, limit=5)
+    jobs = list_jobs(ctx, access.workspace, limit=5)
     return render(request, access, "documents.html", page="documents", documents=docs, jobs=jobs)
 
 

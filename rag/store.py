@@ -58,7 +58,7 @@ class VersionRow(Base):
     byte_size: Mapped[int] = mapped_column(Integer)
     parser: Mapped[str] = mapped_column(String(64))
     pages: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text, deferred=True)  # read only when asked for: it can be megabytes
     hidden: Mapped[list] = mapped_column(JSON, default=list)
     warnings: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = _ts()

@@ -1,11 +1,14 @@
 """CLI verbs for running ctrlmap in several processes: `ctrlmap worker` runs queued jobs; `ctrlmap jobs` queues
-and lists them. `ctrlmap serve --workers N` starts N workers beside the API (`spawn_workers`)."""
+and lists them. `ctrlmap serve --workers N` starts N workers beside the API (`spawn_workers`), and
+`--processes N` runs N API processes on one port (`serve_in_processes`)."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
+from pathlib import Path
+
 import typer
 
 from api.console import STATE, actor, console, context, emit_json, handle_errors, table
@@ -39,6 +42,37 @@ def worker() -> None:
         ctx.close()
 
 
+def app_from_environment():
+    """The API app of one `ctrlmap serve --processes N` process (uvicorn imports it in each): settings from
+    the environment `serve_in_processes` set, job workers as the parent was told."""
+    import os
+
+    from api.app import create_app
+    from rag.context import Context
+    from rag.settings import Settings
+
+    catalogs = [Path(p) for p in os.environ.get("CTRLMAP_SERVE_CATALOGS", "").split(os.pathsep) if p]
+    return create_app(ctx=Context(Settings.load(), catalog_overlays=catalogs),
+                      worker=os.environ.get("CTRLMAP_SERVE_WORKER_THREAD") == "1")
+
+
+def serve_in_processes(processes: int, worker_thread: bool, **uvicorn_options) -> None:
+    """Run `processes` API processes on one port (uvicorn's workers), with this command's global options."""
+    import os
+
+    import uvicorn
+
+    os.environ.update({"CTRLMAP_SERVE_WORKER_THREAD": "1" if worker_thread else "0",
+                       "CTRLMAP_SERVE_CATALOGS": os.pathsep.join(str(c.resolve()) for c in STATE.catalogs)})
+    if STATE.preset:
+        os.environ["CTRLMAP_PRESET"] = STATE.preset
+    if STATE.data_dir:
+        os.environ["CTRLMAP_DATA_DIR"] = str(STATE.data_dir.resolve())
+    if STATE.workspace:
+        os.environ["CTRLMAP_WORKSPACE"] = STATE.workspace
+    uvicorn.run("api.cli_scale:app_from_environment", factory=True, workers=processes, **uvicorn_options)
+
+
 def spawn_workers(n: int) -> list[subprocess.Popen]:
     """N `ctrlmap worker` processes with this command's global options (and environment)."""
     args = [sys.executable, "-m", "api.cli"]
@@ -70,8 +104,6 @@ def jobs_map(framework: list[str] = typer.Option([], "--framework", "-f", help="
 def jobs_ingest(paths: list[str] = typer.Argument(..., help="Files, folders or globs the workers can read."),
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Queue the ingest of files or folders (read by the worker, so they must be visible to it)."""
-    from pathlib import Path
-
     from rag import jobs
 
     ctx = context()

@@ -206,6 +206,18 @@ class RunRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class LlmReplyRow(Base):
+    """A validated language-model reply, keyed by a hash of what was asked (rag.llm_cache): shared by every
+    process using the database."""
+
+    __tablename__ = "llm_replies"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    prompt: Mapped[str] = mapped_column(String(64))
+    reply: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = _ts()
+
+
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

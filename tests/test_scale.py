@@ -250,3 +250,16 @@ def test_chroma_server_must_be_private(monkeypatch):
 
 class _Model:
     model_name = "l2_supercat_256"
+
+
+def test_llm_replies_are_cached_in_the_shared_database(database_url):
+    from rag.llm import ResponseCache, open_cache
+    from rag.settings import Settings
+
+    cache = open_cache(Settings.load("offline", database_url=database_url))
+    assert not isinstance(cache, ResponseCache)  # not a file of one host's data directory
+    assert cache.get("k" * 64) is None
+    cache.put("k" * 64, "gpt-4o-mini", "judge@1", {"data": {"verdicts": []}, "model": "gpt-4o-mini"})
+    cache.put("k" * 64, "gpt-4o-mini", "judge@1", {"data": "a second writer"})  # the first reply stays
+    again = open_cache(Settings.load("offline", database_url=database_url))
+    assert again.get("k" * 64) == {"data": {"verdicts": []}, "model": "gpt-4o-mini"}

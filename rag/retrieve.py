@@ -25,7 +25,6 @@ from rag.models import Clause, Passage
 __all__ = ["Corpus", "Signals", "load_passages", "retrieve"]  # Corpus and load_passages belong to rag.corpus
 
 VARIANTS = ("full", "keywords", "policy")
-DENSE_CANDIDATES = 400  # nearest passages per clause query taken from the vector index
 SAMPLE = 4096  # passage vectors that measure each clause's similarity distribution
 
 
@@ -152,7 +151,7 @@ def dense_scores(ctx: Context, workspace: str, corpus: Corpus, qvecs: np.ndarray
     position = {p.id: i for i, p in enumerate(corpus.passages)}
     reference = qvecs @ sample.T
     out = np.empty((len(qvecs), len(corpus.passages)), dtype=np.float32)
-    for row, (ids, sims) in enumerate(ctx.index.nearest(workspace, qvecs, DENSE_CANDIDATES)):
+    for row, (ids, sims) in enumerate(ctx.index.nearest(workspace, qvecs, ctx.settings.dense_candidates)):
         out[row] = sims[-1] if len(sims) else reference[row].min(initial=0.0)
         keep = [(position[i], x) for i, x in zip(ids, sims) if i in position]
         if keep:

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     # mapping
     mode: Literal["auto", "offline", "llm"] = "auto"
     candidates_per_clause: int = 60
+    dense_candidates: int = 150  # nearest passages per clause query taken from the vector index
     max_proposals_per_clause: int = 5
     citations_per_proposal: int = 2
     judge_candidates: int = 6

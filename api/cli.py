@@ -277,6 +277,19 @@ def index_rebuild() -> None:
     console.print(f"re-embedded {added} passages from the store")
 
 
+@index_app.command("check")
+@handle_errors
+def index_check() -> None:
+    """Compare the vector index with the store: exit 7 when they disagree (`index rebuild` repairs it)."""
+    from rag.corpus import index_agreement
+
+    ctx = context()
+    missing, extra = index_agreement(ctx, ctx.workspace())
+    console.print(f"{missing} current passage(s) missing from the index, {extra} stale vector(s)")
+    if missing or extra:
+        raise typer.Exit(7)
+
+
 def _register_subcommands() -> None:
     from api import cli_review, cli_scale, cli_serve
 

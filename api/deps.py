@@ -16,7 +16,6 @@ from fastapi import Path as PathParam
 from rag.auth import Principal, Role, authenticate, require
 from rag.context import WORKSPACE_NAME, Context
 from rag.errors import Forbidden, NotFound
-from rag.store import WorkspaceRow
 
 COOKIE = "ctrlmap_key"
 CSRF_HEADER = "x-requested-with"
@@ -72,8 +71,7 @@ class Access:
 def workspace_exists(ctx: Context, name: str) -> bool:
     if not WORKSPACE_NAME.match(name or ""):
         return False
-    with ctx.store.session() as s:
-        return s.get(WorkspaceRow, name) is not None
+    return ctx.store.has_workspace(name)
 
 
 def check_access(ctx: Context, principal: Principal, workspace: str) -> Access:

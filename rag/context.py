@@ -54,7 +54,8 @@ class Context:
         name = check_workspace(name or self.settings.workspace)
         if create:
             self.store.ensure_workspace(name)
-        elif name not in (existing := self.store.workspaces()):
+        elif not self.store.has_workspace(name):
+            existing = self.store.workspaces()
             known = ", ".join(existing) if existing else "none yet (`ctrlmap ingest` creates one)"
             raise NotFound(f"no workspace {name!r}; existing workspaces: {known}", target=f"workspace:{name}")
         return name

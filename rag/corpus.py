@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rag.errors import NotFound
@@ -137,6 +137,16 @@ def version_text(ctx, workspace: str, sha256: str) -> str:
     return text
 
 
+def document_title(ctx, document_id: int | None) -> str | None:
+    with ctx.store.session() as s:
+        return s.scalar(select(DocumentRow.title).where(DocumentRow.id == document_id))
+
+
+def document_count(ctx, workspace: str) -> int:
+    with ctx.store.session() as s:
+        return s.scalar(select(func.count(DocumentRow.id)).where(DocumentRow.workspace == workspace)) or 0
+
+
 def document_ids(ctx, workspace: str) -> dict[str, int]:
     with ctx.store.session() as s:
         return dict(s.execute(select(DocumentRow.name, DocumentRow.id).where(DocumentRow.workspace == workspace)).all())
@@ -148,19 +158,24 @@ def document_ids(ctx, workspace: str) -> dict[str, int]:
 def sync_index(ctx, workspace: str, progress: Callable[[int], None] | None = None,
                corpus: Corpus | None = None, say: Callable[[str], None] | None = None) -> tuple[int, int]:
     """Make the vector index hold exactly the current visible passages of the workspace (hidden passages are
-    never retrieved, so never indexed). A collection that is missing or cannot be read is rebuilt from the
-    store, with a message. Returns (added, removed)."""
+    never retrieved, so never indexed). A collection that is missing, cannot be read or cannot be written is
+    rebuilt from the store, with a message. Returns (added, removed)."""
     corpus = corpus or load_passages(ctx, workspace)
     try:
-        have = ctx.index.ids(workspace)
+        return _sync(ctx, workspace, corpus, progress)
     except Exception as exc:  # noqa: BLE001 - derived data: a broken collection is rebuilt, never fatal
-        message = (f"the vector index of workspace {workspace} could not be read ({type(exc).__name__}); "
-                   "rebuilding it from the store")
+        message = (f"the vector index of workspace {workspace} could not be used ({type(exc).__name__}: "
+                   f"{str(exc)[:120]}); rebuilding it from the store")
         log.warning(message)
         if say:
             say(message)
+        ctx.index.reset()
         ctx.index.drop(workspace, force=True)
-        have = set()
+        return _sync(ctx, workspace, corpus, progress)
+
+
+def _sync(ctx, workspace: str, corpus: Corpus, progress) -> tuple[int, int]:
+    have = ctx.index.ids(workspace)
     want = {p.id for p in corpus.passages}
     missing = [(p, corpus.indexed_text(i)) for i, p in enumerate(corpus.passages) if p.id not in have]
     extra = have - want
@@ -169,3 +184,10 @@ def sync_index(ctx, workspace: str, progress: Callable[[int], None] | None = Non
     if extra:
         ctx.index.remove(workspace, extra)
     return len(missing), len(extra)
+
+
+def index_agreement(ctx, workspace: str) -> tuple[int, int]:
+    """How far the vector index is from the store: (current passages it lacks, vectors it should not hold)."""
+    want = {p.id for p in load_passages(ctx, workspace).passages}
+    have = ctx.index.ids(workspace)
+    return len(want - have), len(have - want)

@@ -83,6 +83,8 @@ class VectorIndex:
 
     @property
     def client(self):
+        if not self.settings.chroma_dir.is_dir():
+            self.reset()  # its files were removed under this process: chromadb's cached handle is stale
         if self._client is None:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
@@ -98,6 +100,14 @@ class VectorIndex:
                 self.settings.chroma_dir.mkdir(parents=True, exist_ok=True)
                 self._client = chromadb.PersistentClient(path=str(self.settings.chroma_dir), settings=options)
         return self._client
+
+    def reset(self) -> None:
+        """Forget the open client (and chromadb's per-process cache of it), so the next call reopens the store
+        from disk: after its files were removed or damaged under a running process."""
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        self._client = None
+        SharedSystemClient.clear_system_cache()
 
     def _collection(self, name: str):
         return self.client.get_or_create_collection(

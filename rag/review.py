@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from rag import audit, drift
 from rag.citations import quote_citation
 from rag.context import Context
-from rag.corpus import current_versions, passage_from_row
+from rag.corpus import current_version_row, current_versions, passage_from_row
 from rag.errors import Conflict, InvalidInput, NotFound
 from rag.mapping import MappingRun
 from rag.models import Action, Citation, Coverage, Decision, Method, Proposal, Status, utcnow
-from rag.store import CitationRow, DecisionRow, EvidenceRow, PassageRow, ProposalRow, VersionRow, proposal_from_row
+from rag.store import (CitationRow, DecisionRow, DocumentRow, EvidenceRow, PassageRow, ProposalRow, VersionRow,
+                       proposal_from_row)
 
 SETTLED = {Status.approved.value, Status.rejected.value, Status.needs_review.value}
 KEPT_METHODS = {Method.crosswalk.value, Method.manual.value}  # a mapping run never supersedes these
@@ -311,6 +312,35 @@ def _find_quote(quote: str, passages: list[PassageRow], version: VersionRow) -> 
         if citation is not None:
             return citation
     return None
+
+
+def add_manual(ctx: Context, workspace: str, framework: str, clause_id: str, document: str, quotes: list[str],
+               actor: str, comment: str = "") -> int:
+    """A mapping a reviewer adds by hand; its quotes must occur verbatim in the document's current version."""
+    ctx.catalog.clause(framework, clause_id)
+    with ctx.store.session(write=True) as s:
+        doc = s.scalar(select(DocumentRow).where(DocumentRow.workspace == workspace, DocumentRow.name == document))
+        if doc is None:
+            raise InvalidInput(f"no document named {document!r} in workspace {workspace}")
+        version = current_version_row(s, workspace, doc.id)
+        passages = list(s.scalars(select(PassageRow).where(PassageRow.version_id == version.id,
+                                                           PassageRow.hidden.is_(False))))
+        made = [_find_quote(q, passages, version) for q in quotes]
+        if not made or any(c is None for c in made):
+            raise InvalidInput(f"a quote does not occur verbatim in {document}")
+        row = ProposalRow(workspace=workspace, framework=framework, clause_id=clause_id, document_id=doc.id,
+                          version_id=version.id, score=0.0, confidence=1.0, coverage=Coverage.partial.value,
+                          rationale=comment or "Added by a reviewer.", method=Method.manual.value,
+                          status=Status.proposed.value, corpus_version=ctx.catalog.version, created_at=utcnow())
+        row.citations.extend(_citation_rows(made))
+        s.add(row)
+        s.flush()
+        audit.append(s, workspace=workspace, actor=actor, action="proposal.add", target=f"proposal:{row.id}",
+                     after={"status": row.status, "method": row.method}, clause=f"{framework}:{clause_id}",
+                     document_sha256=version.sha256)
+        pid = row.id
+    _commit_checkpoint(ctx)
+    return pid
 
 
 def propagate(ctx: Context, s: Session, workspace: str, row: ProposalRow, actor: str) -> list[int]:

@@ -9,15 +9,11 @@ from pathlib import Path
 from typing import Iterator
 
 import yaml
-from sqlalchemy import select
 
-from rag import audit
 from rag.context import Context
-from rag.corpus import current_version_row
 from rag.errors import CtrlmapError, InvalidInput
-from rag.models import Action, Coverage, Method, Status, utcnow
-from rag.review import Edit, _citation_rows, _find_quote, decide
-from rag.store import DocumentRow, PassageRow, ProposalRow
+from rag.models import Action, Coverage, Status
+from rag.review import Edit, add_manual, decide, list_proposals
 
 DEFAULT_SAMPLE = "halcyon"
 
@@ -59,10 +55,9 @@ def apply_decisions(ctx: Context, workspace: str, path: Path) -> DecisionOutcome
 def _apply_one(ctx: Context, workspace: str, entry: dict, reviewer: str, outcome: DecisionOutcome,
                label: str) -> None:
     action = Action(entry["action"])
-    with ctx.store.session() as s:
-        row = s.execute(select(ProposalRow.id, ProposalRow.status).join(DocumentRow).where(
-            ProposalRow.workspace == workspace, ProposalRow.framework == entry["framework"],
-            ProposalRow.clause_id == str(entry["clause"]), DocumentRow.name == entry["document"])).first()
+    row = next((p for p in list_proposals(ctx, workspace, framework=entry["framework"],
+                                          clause_id=str(entry["clause"]))
+                if p.document_name == entry["document"]), None)
     if row is None and entry.get("quote") and action == Action.approve:
         pid = add_manual(ctx, workspace, entry["framework"], str(entry["clause"]), entry["document"],
                          [entry["quote"]], reviewer, entry.get("comment", ""))
@@ -75,7 +70,7 @@ def _apply_one(ctx: Context, workspace: str, entry: dict, reviewer: str, outcome
     target = {Action.approve: Status.approved.value, Action.reject: Status.rejected.value}.get(action)
     if action == Action.edit and entry.get("then") == "approve":
         target = Status.approved.value
-    if target and row.status == target:
+    if target and row.status.value == target:
         outcome.already += 1
         return
     edit = None
@@ -86,34 +81,3 @@ def _apply_one(ctx: Context, workspace: str, entry: dict, reviewer: str, outcome
     if action == Action.edit and entry.get("then") == "approve":
         decide(ctx, workspace, row.id, reviewer, Action.approve, entry.get("comment", ""))
     outcome.applied += 1
-
-
-def add_manual(ctx: Context, workspace: str, framework: str, clause_id: str, document: str, quotes: list[str],
-               actor: str, comment: str = "") -> int:
-    """A mapping a reviewer adds by hand; its quotes must occur verbatim in the document's current version."""
-    from rag.review import _commit_checkpoint
-
-    ctx.catalog.clause(framework, clause_id)
-    with ctx.store.session(write=True) as s:
-        doc = s.scalar(select(DocumentRow).where(DocumentRow.workspace == workspace, DocumentRow.name == document))
-        if doc is None:
-            raise InvalidInput(f"no document named {document!r} in workspace {workspace}")
-        version = current_version_row(s, workspace, doc.id)
-        passages = list(s.scalars(select(PassageRow).where(PassageRow.version_id == version.id,
-                                                           PassageRow.hidden.is_(False))))
-        made = [_find_quote(q, passages, version) for q in quotes]
-        if not made or any(c is None for c in made):
-            raise InvalidInput(f"a quote does not occur verbatim in {document}")
-        row = ProposalRow(workspace=workspace, framework=framework, clause_id=clause_id, document_id=doc.id,
-                          version_id=version.id, score=0.0, confidence=1.0, coverage=Coverage.partial.value,
-                          rationale=comment or "Added by a reviewer.", method=Method.manual.value,
-                          status=Status.proposed.value, corpus_version=ctx.catalog.version, created_at=utcnow())
-        row.citations.extend(_citation_rows(made))
-        s.add(row)
-        s.flush()
-        audit.append(s, workspace=workspace, actor=actor, action="proposal.add", target=f"proposal:{row.id}",
-                     after={"status": row.status, "method": row.method}, clause=f"{framework}:{clause_id}",
-                     document_sha256=version.sha256)
-        pid = row.id
-    _commit_checkpoint(ctx)
-    return pid

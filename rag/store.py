@@ -286,6 +286,10 @@ class Store:
             if s.get(WorkspaceRow, name) is None:
                 s.add(WorkspaceRow(name=name))
 
+    def has_workspace(self, name: str) -> bool:
+        with self.session() as s:
+            return s.get(WorkspaceRow, name) is not None
+
     def workspaces(self) -> list[str]:
         with self.session() as s:
             return list(s.scalars(select(WorkspaceRow.name).order_by(WorkspaceRow.name)))

@@ -17,6 +17,7 @@ from typing import Callable
 
 from rag import audit, drift
 from rag.context import Context
+from rag.corpus import sync_index
 from rag.coverage import CoverageReport, coverage
 from rag.errors import IngestError
 from rag.ingest.pipeline import IngestResult, collect, ingest_bytes, ingest_paths
@@ -55,6 +56,7 @@ def ingest_documents(ctx: Context, workspace: str, paths: list[str], actor: str,
     outcome = IngestOutcome(workspace, repaired=drift.reconcile(ctx.store, workspace, actor))
     files = files if files is not None else collect(paths)
     outcome.results = ingest_paths(ctx, workspace, [], progress, actor, files=files)
+    sync_index(ctx, workspace)  # vectors a killed earlier run committed to SQL but never indexed
     for r in outcome.results:
         if r.status == "rejected":
             _record_rejection(ctx, workspace, actor, r.name, r.error)

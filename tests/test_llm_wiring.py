@@ -30,7 +30,7 @@ def _count(server, schema: str) -> int:
 
 
 def test_without_a_key_nothing_changes(monkeypatch):
-    from api.cli import _judge
+    from rag.workflows import make_run_judge as _judge
 
     settings = Settings.load()
     assert not settings.llm_configured and not settings.use_llm

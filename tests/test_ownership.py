@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
+from evals.crash import TOPICS, policy
 from rag import audit, workflows
 from rag.auth import Role, create_key
 from rag.context import Context
@@ -38,6 +39,16 @@ System owners review all user access every quarter and remove anything no longer
 QUOTE_X = "System owners review all user access every quarter and remove anything no longer needed."
 
 
+def _folder(tmp_path: Path) -> Path:
+    """A small organization: four other policies beside the access policy (scores need more than one)."""
+    folder = tmp_path / "policies"
+    folder.mkdir(exist_ok=True)
+    for topic, lines in TOPICS[1:5]:
+        (folder / f"{topic.lower().replace(' ', '-')}.md").write_text(policy(topic, lines))
+    (folder / "access.md").write_text(ACCESS_V1 + EXTRA)
+    return folder
+
+
 def _run(data: Path, *args: str, workspace: str = "acme"):
     result = CliRunner().invoke(cli, ["--data-dir", str(data), "--workspace", workspace, *args])
     return result
@@ -48,14 +59,15 @@ def _ctx(data: Path) -> Context:
 
 
 def test_restoring_an_older_version_sends_approvals_on_vanished_text_back_to_review(tmp_path):
-    data, doc = tmp_path / "data", tmp_path / "access.md"
+    data, folder = tmp_path / "data", _folder(tmp_path)
+    doc = folder / "access.md"
     doc.write_text(ACCESS_V1)
-    assert _run(data, "ingest", str(doc)).exit_code == 0
+    assert _run(data, "ingest", str(folder)).exit_code == 0
     doc.write_text(ACCESS_V1 + EXTRA)
     assert _run(data, "ingest", str(doc)).exit_code == 0
     assert _run(data, "map", "-f", "soc2-tsc-2017").exit_code == 0
     ctx = _ctx(data)
-    target = list_proposals(ctx, "acme", status="proposed")[0]
+    target = next(p for p in list_proposals(ctx, "acme", status="proposed") if p.document_name == "access.md")
     ctx.close()
     assert _run(data, "review", "edit", str(target.id), "--quote", QUOTE_X).exit_code == 0
     assert _run(data, "review", "approve", str(target.id)).exit_code == 0
@@ -63,7 +75,7 @@ def test_restoring_an_older_version_sends_approvals_on_vanished_text_back_to_rev
     doc.write_text(ACCESS_V1)  # v1's bytes again: v1 is current once more, and X is gone
     restored = _run(data, "ingest", "--json", str(doc))
     assert restored.exit_code == 0, restored.output
-    assert json.loads(restored.stdout)[0]["drift"]["needs_review"] == [target.id]
+    assert target.id in json.loads(restored.stdout)[0]["drift"]["needs_review"]
     listed = _run(data, "documents", "list")
     assert _run(data, "map", "-f", "soc2-tsc-2017").exit_code == 0
 
@@ -71,15 +83,15 @@ def test_restoring_an_older_version_sends_approvals_on_vanished_text_back_to_rev
     back = next(p for p in list_proposals(ctx, "acme") if p.id == target.id)
     assert back.status == Status.needs_review and back.drift["missing_quotes"] == [QUOTE_X]
     current = load_passages(ctx, "acme")
-    current_sha = current.passages[0].document_sha256
+    current_sha = next(p.document_sha256 for p in current.passages if p.document_id == target.document_id)
     assert current_sha[:12] in listed.output  # documents list shows the restored version
     texts = texts_by_sha(ctx)
-    for p in list_proposals(ctx, "acme"):
+    for p in list_proposals(ctx, "acme", document_id=target.document_id):
         if p.status in (Status.proposed, Status.approved, Status.needs_review):
             assert p.document_sha256 == current_sha, p
         for c in p.citations:  # every stored proposal references the version its citations quote
             assert c.document_sha256 == p.document_sha256 and texts[c.document_sha256][c.start:c.end] == c.quote
-    approved = [p for p in list_proposals(ctx, "acme", status="approved")]
+    approved = list_proposals(ctx, "acme", status="approved", document_id=target.document_id)
     assert all(c.quote in texts[current_sha] for p in approved for c in p.citations)
     ctx.close()
 
@@ -111,7 +123,7 @@ def test_cli_ingest_writes_the_audit_events_the_api_writes(tmp_path):
 
     app_ctx = Context(Settings.load("offline", data_dir=tmp_path / "api"))
     app_ctx.workspace("acme", create=True)
-    key = create_key(app_ctx, Role.admin, "acme", name="ana")
+    key, _ = create_key(app_ctx, Role.admin, "acme", name="ana")
     with TestClient(create_app(ctx=app_ctx)) as client:
         auth = {"Authorization": f"Bearer {key}"}
         for name in ("access.md", "empty.md"):
@@ -124,9 +136,7 @@ def test_cli_ingest_writes_the_audit_events_the_api_writes(tmp_path):
 
 
 def test_an_edited_proposal_the_run_no_longer_makes_never_blocks_mapping(ctx, tmp_path):
-    doc = tmp_path / "access.md"
-    doc.write_text(ACCESS_V1 + EXTRA)
-    ws = workflows.ingest_documents(ctx, "acme", [str(doc)], "ana").workspace
+    ws = workflows.ingest_documents(ctx, "acme", [str(_folder(tmp_path))], "ana").workspace
     first = workflows.run_mapping(ctx, ws, ["soc2-tsc-2017"], "ana")
     edited, plain = first.run.proposals[0], first.run.proposals[1]
     stored = {(p.clause_id, p.document_id): p.id for p in list_proposals(ctx, ws)}
@@ -134,7 +144,8 @@ def test_an_edited_proposal_the_run_no_longer_makes_never_blocks_mapping(ctx, tm
     workflows.decide(ctx, ws, edited_id, "ana", Action.edit, edit=Edit(rationale="checked with the owner"))
     # a run that ranks a different document first for both clauses, and proposes it
     other = MappingRun(run_id="r2", workspace=ws, frameworks=["soc2-tsc-2017"])
-    other.rankings = {f"soc2-tsc-2017:{p.clause_id}": [(999, 0.9)] for p in (edited, plain)}
+    elsewhere = next(d for d in document_ids(ctx, ws).values() if d not in (edited.document_id, plain.document_id))
+    other.rankings = {f"soc2-tsc-2017:{p.clause_id}": [(elsewhere, 0.9)] for p in (edited, plain)}
     other.proposals = []
     save_run(ctx, ws, other)  # used to fail with a foreign-key error on the edited proposal
     by_id = {p.id: p for p in list_proposals(ctx, ws)}
@@ -145,9 +156,9 @@ def test_an_edited_proposal_the_run_no_longer_makes_never_blocks_mapping(ctx, tm
 
 
 def test_a_superseded_proposal_is_kept_with_an_audit_event(ctx, tmp_path):
-    (tmp_path / "access.md").write_text(ACCESS_V1 + EXTRA)
-    (tmp_path / "other.md").write_text("# Other\n\n## Notes\n\nAccess is reviewed by owners every quarter.\n")
-    ws = workflows.ingest_documents(ctx, "acme", [str(tmp_path)], "ana").workspace
+    folder = _folder(tmp_path)
+    (folder / "other.md").write_text("# Other\n\n## Notes\n\nAccess is reviewed by owners every quarter.\n")
+    ws = workflows.ingest_documents(ctx, "acme", [str(folder)], "ana").workspace
     first = workflows.run_mapping(ctx, ws, ["soc2-tsc-2017"], "ana")
     old = next(p for p in first.run.proposals if p.document_name == "access.md")
     other_id = document_ids(ctx, ws)["other.md"]
@@ -188,15 +199,14 @@ def test_new_documents_never_turn_a_clause_into_a_gap(tmp_path):
 
 
 def test_map_coverage_api_and_job_report_the_same_numbers(tmp_path):
-    data, doc = tmp_path / "data", tmp_path / "access.md"
-    doc.write_text(ACCESS_V1 + EXTRA)
-    assert _run(data, "ingest", str(doc)).exit_code == 0
+    data = tmp_path / "data"
+    assert _run(data, "ingest", str(_folder(tmp_path))).exit_code == 0
     mapped = _run(data, "map", "--json", "-f", "soc2-tsc-2017", "-f", "iso27001-2022")
     from_map = {r["framework"]: r["gaps"] for r in json.loads(mapped.stdout)["coverage"]}
     covered = json.loads(_run(data, "coverage", "--json", "-f", "soc2-tsc-2017", "-f", "iso27001-2022").stdout)
     from_coverage = {f["key"]: f["gaps"] for f in covered["frameworks"]}
     ctx = _ctx(data)
-    key = create_key(ctx, Role.admin, "acme", name="ana")
+    key, _ = create_key(ctx, Role.admin, "acme", name="ana")
     with TestClient(create_app(ctx=ctx)) as client:
         auth = {"Authorization": f"Bearer {key}"}
         api = client.get("/api/workspaces/acme/coverage", headers=auth,
@@ -228,8 +238,7 @@ def test_frameworks_never_mapped_are_not_counted_as_gaps(tmp_path):
 
 
 def test_workspaces_with_alike_names_never_share_vectors(tmp_path):
-    data, doc = tmp_path / "data", tmp_path / "access.md"
-    doc.write_text(ACCESS_V1 + EXTRA)
+    data, doc = tmp_path / "data", _folder(tmp_path)
     long_a, long_b = "a" * 48 + "-one", "a" * 48 + "-two"
     for ws in ("acme_corp", "acme-corp", long_a, long_b):
         assert _run(data, "ingest", str(doc), workspace=ws).exit_code == 0
@@ -287,7 +296,7 @@ def test_every_face_gives_the_same_narrative(demo_run, tmp_path, face):
             md = " ".join((out / "system-description.md").read_text().split())
             assert all(" ".join(t.split())[:60] in md for t in texts)
             return
-    key = create_key(ctx, Role.viewer, "demo", name="vera")
+    key, _ = create_key(ctx, Role.viewer, "demo", name="vera")
     with TestClient(create_app(ctx=ctx)) as client:
         auth = {"Authorization": f"Bearer {key}"}
         if face == "api":

@@ -8,7 +8,7 @@ from api.deps import ContextDep, GlobalAdmin, Viewer, ViewerIn, record_event, vi
 from api.schemas import WorkspaceCreate, WorkspacePublic
 from rag.context import Context
 from rag.errors import Conflict
-from rag.ingest.pipeline import document_count
+from rag.corpus import document_count
 from rag.review import status_counts
 
 router = APIRouter(prefix="/api/workspaces", tags=["workspaces"])

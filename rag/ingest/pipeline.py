@@ -18,21 +18,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import func, select
-
 from rag.context import Context
+from rag.corpus import document_title
 from rag.errors import BadPath, IngestError, TooLarge
 from rag.index import BATCH, passage_document
 from rag.ingest.chunk import chunk
 from rag.ingest.parse import parse_bytes
 from rag.ingest.versions import IngestResult, current_version, restore_version, store_version
 from rag.models import Passage, sha256_hex
-from rag.store import DocumentRow
 
 SKIP_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 log = logging.getLogger(__name__)
 
-__all__ = ["IngestResult", "check_name", "collect", "ingest_paths", "ingest_file", "ingest_bytes", "document_count"]
+__all__ = ["IngestResult", "check_name", "collect", "ingest_paths", "ingest_file", "ingest_bytes"]
 
 
 def check_name(name: str) -> str:
@@ -175,19 +173,7 @@ def ingest_bytes(ctx: Context, workspace: str, name: str, data: bytes, batch: In
         result, stored = store_version(ctx, workspace, name, data, sha, parsed, passages, actor)
         title = parsed.title
     own = batch or IndexBatch(ctx, workspace)
-    own.add(result, stored, title or _title(ctx, result.document_id, name))
+    own.add(result, stored, title or document_title(ctx, result.document_id) or Path(name).stem)
     if batch is None:
         own.flush()
     return result
-
-
-def _title(ctx: Context, document_id: int | None, name: str) -> str:
-    with ctx.store.session() as s:
-        title = s.scalar(select(DocumentRow.title).where(DocumentRow.id == document_id))
-    return title or Path(name).stem
-
-
-def document_count(ctx: Context, workspace: str) -> int:
-    with ctx.store.session() as s:
-        return s.scalar(select(func.count(DocumentRow.id)).where(DocumentRow.workspace == workspace)) or 0
-

@@ -137,8 +137,11 @@ def _run_ingest(ctx: Context, job: Job, progress) -> tuple[dict, str]:
         progress("ingest", len(done), len(files))
 
     outcome = ingest_documents(ctx, job.workspace, [], job.params["actor"], progress=each, files=files)
-    counts = outcome.counts
-    return {"counts": counts, "files": len(files)}, ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    counts, stats = outcome.counts, {"counts": outcome.counts, "files": len(files)}
+    if job.params.get("map_after"):  # mapping waits for the ingest: it is queued only once the ingest is done
+        stats["mapping_job"] = submit(ctx, job.workspace, "mapping", {"frameworks": job.params["map_after"]},
+                                      job.params["actor"]).id
+    return stats, ", ".join(f"{n} {s}" for s, n in counts.items() if n)
 
 
 KINDS: dict[str, Callable] = {"mapping": _run_mapping, "ingest": _run_ingest}

@@ -126,13 +126,19 @@ async def review(client: httpx.AsyncClient, reviewer: Reviewer, outcome: Outcome
             outcome.failures[f"{action} {response.status_code}: {response.text[:120]}"] += 1
 
 
-async def run_reviewers(port: int, reviewers: list[Reviewer]) -> tuple[Outcome, float]:
+async def run_reviewers(ports: int | list[int], reviewers: list[Reviewer]) -> tuple[Outcome, float]:
+    """All reviewers at once; with several ports (API processes), reviewer i talks to port i mod N."""
+    ports = [ports] if isinstance(ports, int) else ports
     outcome = Outcome()
     limits = httpx.Limits(max_connections=len(reviewers), max_keepalive_connections=len(reviewers))
-    async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", timeout=120, limits=limits) as client:
+    clients = [httpx.AsyncClient(base_url=f"http://{HOST}:{p}", timeout=120, limits=limits) for p in ports]
+    try:
         started = time.perf_counter()
-        await asyncio.gather(*(review(client, r, outcome, i) for i, r in enumerate(reviewers)))
+        await asyncio.gather(*(review(clients[i % len(clients)], r, outcome, i) for i, r in enumerate(reviewers)))
         return outcome, time.perf_counter() - started
+    finally:
+        for client in clients:
+            await client.aclose()
 
 
 def percentile(values: list[float], q: float) -> float:

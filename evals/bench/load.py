@@ -215,9 +215,11 @@ def postgres_database(admin_url: str) -> tuple[str, callable] | None:
 
 
 def run_once(args, database_url: str | None) -> tuple[dict[str, str], list[str]]:
+    """One run; SQLite is the embedded setup (one API process), PostgreSQL gets `--processes` of them."""
+    processes = args.processes if database_url else 1
     with tempfile.TemporaryDirectory(prefix="ctrlmap-load-") as tmp:
         data_dir = Path(tmp) / "data"
-        chroma, chroma_url = start_chroma(Path(tmp) / "chroma") if args.processes > 1 else (None, None)
+        chroma, chroma_url = start_chroma(Path(tmp) / "chroma") if processes > 1 else (None, None)
         env = {k: v for k, v in (("CTRLMAP_DATABASE_URL", database_url), ("CTRLMAP_CHROMA_URL", chroma_url)) if v}
         ctx = Context(Settings.load("offline", data_dir=data_dir, database_url=database_url, chroma_url=chroma_url))
         started = time.perf_counter()
@@ -226,7 +228,7 @@ def run_once(args, database_url: str | None) -> tuple[dict[str, str], list[str]]
         print(f"seeded        : {args.workspaces} workspaces, {sum(map(len, queues.values()))} proposals awaiting "
               f"review, in {time.perf_counter() - started:.1f} s")
         port = free_port()
-        server = start_server(data_dir, port, env, args.processes)
+        server = start_server(data_dir, port, env, processes)
         try:
             outcome, wall = asyncio.run(run_reviewers(port, reviewers))
         finally:
@@ -234,7 +236,7 @@ def run_once(args, database_url: str | None) -> tuple[dict[str, str], list[str]]
             server.wait(30)
             if chroma:
                 chroma.terminate()
-        result = figures(outcome, wall, len(reviewers))
+        result = {"API processes": str(processes), **figures(outcome, wall, len(reviewers))}
         problems = check_store(ctx, outcome) + ([f"{sum(outcome.failures.values())} failed requests"]
                                                  if outcome.failures else [])
         for what, count in outcome.failures.most_common(5):
@@ -252,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="a PostgreSQL database to connect to while creating a fresh one for the run")
-    parser.add_argument("--processes", type=int, default=2, help="API processes (`ctrlmap serve --processes`)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="API processes on PostgreSQL (`ctrlmap serve --processes`); SQLite runs one")
     args = parser.parse_args(argv)
     logging.disable(logging.INFO)  # per-request client logs would drown the report
     results, problems = {}, []

@@ -2,7 +2,7 @@
 
 One collection per workspace (tenants never share one) holds passage vectors, with the workspace, document
 and version in their metadata; one collection per catalog version holds clause vectors. Retrieval queries
-it (`nearest`: all clauses of a run in a few batched queries, filtered by workspace). Chroma is always
+it (`nearest`: all clauses of a run in a few batched queries against the workspace's collection). Chroma is always
 handed the project's own embedding function (its default would download a model) and runs with telemetry off.
 
 Embedded (a folder in the data directory, one process) by default; with `CTRLMAP_CHROMA_URL` a Chroma server
@@ -168,8 +168,9 @@ class VectorIndex:
             return [([], np.zeros(0, np.float32)) for _ in range(len(queries))]
         out = []
         for i in range(0, len(queries), QUERY_BATCH):
-            got = col.query(query_embeddings=queries[i:i + QUERY_BATCH], n_results=k,
-                            where={"workspace": workspace}, include=["distances"])
+            # no metadata filter: the collection is the workspace's own and holds only its current passages
+            # (a `where` on 50k vectors made each batch several times slower)
+            got = col.query(query_embeddings=queries[i:i + QUERY_BATCH], n_results=k, include=["distances"])
             out += [(ids, 1.0 - np.asarray(d, dtype=np.float32)) for ids, d in zip(got["ids"], got["distances"])]
         return out
 

@@ -84,11 +84,16 @@ class LexicalIndex:
 # --- signals --------------------------------------------------------------------------------------------
 
 
-def standardize(m: np.ndarray) -> np.ndarray:
-    """Per row (clause): subtract the mean, divide by the standard deviation."""
+def standardize(m: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """Per row (clause): subtract the mean, divide by the standard deviation (in `m` itself with `inplace`:
+    clause x passage matrices are large)."""
     mean = m.mean(axis=1, keepdims=True)
-    std = m.std(axis=1, keepdims=True)
-    return (m - mean) / np.maximum(std, 1e-6)
+    std = np.maximum(m.std(axis=1, keepdims=True), 1e-6)
+    if not inplace:
+        return (m - mean) / std
+    m -= mean
+    m /= std
+    return m
 
 
 def clause_queries(clause: Clause) -> dict[str, str]:
@@ -157,13 +162,24 @@ def dense_scores(ctx: Context, workspace: str, corpus: Corpus, qvecs: np.ndarray
         if keep:
             cols, values = zip(*keep)
             out[row, list(cols)] = values
-    mean = reference.mean(axis=1, keepdims=True)
-    return (out - mean) / np.maximum(reference.std(axis=1, keepdims=True), 1e-6)
+    out -= reference.mean(axis=1, keepdims=True)
+    out /= np.maximum(reference.std(axis=1, keepdims=True), 1e-6)
+    return out
 
 
 def _sample_vectors(ctx: Context, workspace: str, corpus: Corpus) -> np.ndarray:
     step = max(1, -(-len(corpus.passages) // SAMPLE))
     return ctx.index.vectors(workspace, [p.id for p in corpus.passages[::step]])
+
+
+def _lexical_indexes(corpus: Corpus, segments: list[tuple[int, int]]) -> tuple[LexicalIndex, LexicalIndex]:
+    """BM25 over passages (with their title and headings) and over whole documents. The token lists, the
+    largest objects of a run, are dropped as soon as the indexes are built."""
+    raw = tokenize([p.text for p in corpus.passages])
+    context = _context_tokens(corpus)  # title and heading path, which every passage is indexed under
+    lexical = LexicalIndex(tokens=[c + r for c, r in zip(context, raw)])
+    del context
+    return lexical, LexicalIndex(tokens=[[t for i in range(s, e) for t in raw[i]] for s, e in segments])
 
 
 def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus | None = None) -> Signals:
@@ -175,12 +191,9 @@ def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus
     if not n_p or not n_c:
         return empty
     sync_index(ctx, workspace, corpus=corpus)
-    raw = tokenize([p.text for p in corpus.passages])
     titles = [corpus.titles.get(int(d), "") + " " + corpus.names.get(int(d), "").rsplit(".", 1)[0].replace("-", " ")
               for d in documents]
-    context = _context_tokens(corpus)  # title and heading path, which every passage is indexed under
-    lexical = LexicalIndex(tokens=[c + r for c, r in zip(context, raw)])
-    whole_lexical = LexicalIndex(tokens=[[t for i in range(s, e) for t in raw[i]] for s, e in segments])
+    lexical, whole_lexical = _lexical_indexes(corpus, segments)
     title_lexical = LexicalIndex(tokens=tokenize(titles))
     sample = _sample_vectors(ctx, workspace, corpus)
     title_vecs = ctx.embeddings.embed_array(titles)
@@ -190,13 +203,15 @@ def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus
     signals.tokens = np.array([sum(len(corpus.passages[i].text.split()) for i in range(s, e)) for s, e in segments])
     for variant in VARIANTS:
         qvecs = ctx.index.clause_vectors(ctx.catalog.version, clauses, queries[variant], variant)
-        lex = standardize(lexical.scores(query_tokens[variant]))
+        lex = standardize(lexical.scores(query_tokens[variant]), inplace=True)
         dense = dense_scores(ctx, workspace, corpus, qvecs, sample)
         signals.pooled[f"{variant}.lexical"] = pool_top2(lex, segments)
         signals.pooled[f"{variant}.dense"] = pool_top2(dense, segments)
         signals.whole[variant] = whole_lexical.scores(query_tokens[variant])
         if variant == "full":
-            signals.passage = lex + dense
+            lex += dense
+            signals.passage = lex
+        del lex, dense
         if variant in ("full", "keywords"):
             signals.title[f"{variant}.dense"] = qvecs @ title_vecs.T
             if variant == "keywords":

@@ -17,7 +17,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -30,6 +29,7 @@ from rag.mapping import assessable_clauses, propose
 from rag.retrieve import LexicalIndex, clause_queries, load_passages, pool_top2, retrieve, standardize
 from rag.samples import sample_dir
 from rag.settings import Settings
+from evals.bench.procs import Sampler
 from evals.run import peak_rss_mb
 
 SHARED_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "evals" / "datasets"
@@ -81,33 +81,24 @@ def per_clause_loop(ctx: Context, workspace: str, clauses: list, n: int) -> floa
     return (time.perf_counter() - started) / n
 
 
-class TempSampler:
+class TempSampler(Sampler):
     """The most bytes of SQLite temp files (unlinked as soon as opened, so only their descriptors show them)
     this process held at once under `folder`."""
 
-    def __init__(self, folder: Path, every: float = 0.05) -> None:
-        self.folder, self.every, self.peak = str(folder), every, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    every = 0.05
 
-    def __enter__(self) -> "TempSampler":
-        self._thread.start()
-        return self
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.peak = str(folder), 0
 
-    def __exit__(self, *_) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            total = 0
-            for fd in os.listdir("/proc/self/fd"):
-                try:
-                    if os.readlink(f"/proc/self/fd/{fd}").startswith(self.folder):
-                        total += os.stat(f"/proc/self/fd/{fd}").st_size
-                except OSError:
-                    continue
-            self.peak = max(self.peak, total)
+    def sample(self) -> None:
+        total = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink(f"/proc/self/fd/{fd}").startswith(self.folder):
+                    total += os.stat(f"/proc/self/fd/{fd}").st_size
+            except OSError:
+                continue
+        self.peak = max(self.peak, total)
 
 
 def phase(name: str, folder: Path, loop_clauses: int) -> dict:

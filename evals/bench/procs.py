@@ -1,11 +1,12 @@
 """Processes the benchmarks start on 127.0.0.1: a free port, a Chroma server (`chroma run`, from the chromadb
-wheel), and a wait for an HTTP endpoint to answer."""
+wheel), a wait for an HTTP endpoint to answer; and a sampler thread for what they measure while running."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,3 +44,26 @@ def start_chroma(path: Path) -> tuple[subprocess.Popen, str]:
     url = f"http://{HOST}:{port}"
     wait_http(f"{url}/api/v2/heartbeat", process)
     return process, url
+
+
+class Sampler:
+    """Calls `sample()` every `every` seconds on a daemon thread while the `with` block runs."""
+
+    every = 0.5
+
+    def __enter__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sample()
+
+    def sample(self) -> None:
+        raise NotImplementedError

@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,40 +25,29 @@ import psutil
 
 from evals.bench.load import assign, check_store, figures, postgres_database, run_reviewers, seed, side_by_side
 from evals.bench.mapping import build_corpus
-from evals.bench.procs import HOST, free_port, start_chroma, wait_http
+from evals.bench.procs import HOST, Sampler, free_port, start_chroma, wait_http
 from rag import jobs
 from rag.context import Context
 from rag.corpus import document_count, index_agreement
 from rag.settings import Settings
 
 
-class RssSampler:
-    """Peak RSS of each process of the run (labelled), sampled every `every` seconds."""
+class RssSampler(Sampler):
+    """Peak RSS of each process of the run (labelled, with the workers each one started)."""
 
-    def __init__(self, processes: dict[str, subprocess.Popen], every: float = 0.5) -> None:
-        self.processes, self.every, self.peak = processes, every, {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    def __init__(self, processes: dict[str, subprocess.Popen]) -> None:
+        self.processes, self.peak = processes, {}
 
-    def __enter__(self) -> "RssSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            for label, popen in self.processes.items():
-                try:
-                    parent = psutil.Process(popen.pid)
-                    family = [(label, parent)] + [(f"{label} worker {i + 1}", c)
-                                                  for i, c in enumerate(parent.children(recursive=True))]
-                    for name, proc in family:
-                        self.peak[name] = max(self.peak.get(name, 0), proc.memory_info().rss)
-                except psutil.Error:
-                    continue
+    def sample(self) -> None:
+        for label, popen in self.processes.items():
+            try:
+                parent = psutil.Process(popen.pid)
+                family = [(label, parent)] + [(f"{label} worker {i + 1}", c)
+                                              for i, c in enumerate(parent.children(recursive=True))]
+                for name, proc in family:
+                    self.peak[name] = max(self.peak.get(name, 0), proc.memory_info().rss)
+            except psutil.Error:
+                continue
 
 
 def start_api(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int]:

@@ -102,14 +102,18 @@ def jobs_map(framework: list[str] = typer.Option([], "--framework", "-f", help="
 @jobs_app.command("ingest")
 @handle_errors
 def jobs_ingest(paths: list[str] = typer.Argument(..., help="Files, folders or globs the workers can read."),
+                then_map: bool = typer.Option(False, "--map", help="Queue a mapping run (the four primary "
+                                              "frameworks) once the ingest is done."),
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Queue the ingest of files or folders (read by the worker, so they must be visible to it)."""
     from rag import jobs
 
     ctx = context()
     workspace = ctx.workspace(create=True)
-    absolute = [str(Path(p).resolve()) for p in paths]
-    _print_job(jobs.submit(ctx, workspace, "ingest", {"paths": absolute}, actor(None)), as_json)
+    params = {"paths": [str(Path(p).resolve()) for p in paths]}
+    if then_map:
+        params["map_after"] = ctx.catalog.primary()
+    _print_job(jobs.submit(ctx, workspace, "ingest", params, actor(None)), as_json)
 
 
 @jobs_app.command("list")

@@ -263,3 +263,26 @@ def test_llm_replies_are_cached_in_the_shared_database(database_url):
     cache.put("k" * 64, "gpt-4o-mini", "judge@1", {"data": "a second writer"})  # the first reply stays
     again = open_cache(Settings.load("offline", database_url=database_url))
     assert again.get("k" * 64) == {"data": {"verdicts": []}, "model": "gpt-4o-mini"}
+
+
+def test_queued_ingest_then_mapping_run_by_a_worker(tmp_path, monkeypatch):
+    """The embedded setup (SQLite, embedded Chroma): jobs queued from the CLI, run by a worker, with progress."""
+    from rag import jobs
+    from rag.context import Context
+
+    monkeypatch.setenv("CTRLMAP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CTRLMAP_PRESET", "offline")
+    with sample_dir() as sample:
+        queued = json.loads(cli("jobs", "ingest", str(sample / "policies"), "--map", "--json"))
+        assert queued["status"] == "queued" and queued["kind"] == "ingest"
+        ctx = Context()
+        worker = jobs.Worker(ctx)
+        assert worker.run_one()  # the ingest, which queues the mapping run
+    assert worker.run_one() and not worker.run_one()
+    ctx.close()
+    listed = {j["kind"]: j for j in json.loads(cli("jobs", "list", "--json"))}
+    assert listed["ingest"]["status"] == "done" and listed["ingest"]["stats"]["counts"]["ingested"] >= 16
+    assert listed["mapping"]["status"] == "done" and listed["mapping"]["progress"] == 1.0
+    assert listed["ingest"]["stats"]["mapping_job"] == listed["mapping"]["id"]
+    missing = CliRunner().invoke(app, ["jobs", "show", "nope"])
+    assert missing.exit_code != 0 and "no job nope" in missing.output

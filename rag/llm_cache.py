@@ -14,9 +14,7 @@ from rag.store import LlmReplyRow
 
 @lru_cache(maxsize=4)
 def _engine(url: str) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True, pool_size=2)
-    LlmReplyRow.__table__.create(engine, checkfirst=True)
-    return engine
+    return create_engine(url, pool_pre_ping=True)  # the table comes from the migrations, run when the store opens
 
 
 class DatabaseCache:

@@ -3,7 +3,9 @@
 Tables hold workspaces, documents, their versions with canonical text, sections and passages, proposals with
 their citations, the pipeline's evidence per clause, decisions, the audit chain, runs and API keys. Rows are
 converted to the domain model by the persistence modules (this one, `corpus`, `drift`, `review`, `audit`,
-`auth`); computing stages and faces never see ORM objects.
+`auth`); computing stages and faces never see ORM objects. The schema is created and upgraded by the Alembic
+revisions in `rag/migrations/` (run by `rag.migrate` when the store opens), never by `create_all`: a change to
+the models here needs a new revision (see rag/migrations/README.md).
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from typing import Iterator
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
                         create_engine, event, select)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+from rag import migrate
+from rag.errors import InvalidInput
 from rag.models import Citation, Coverage, Method, Proposal, Status, utcnow
 from rag.settings import Settings
 
@@ -236,7 +241,7 @@ class Store:
     one process also queue on a lock before they begin: SQLite's busy handler polls with growing sleeps, which
     under many concurrent writers leaves the database idle while they sleep and makes waits unfair."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, upgrade: bool = True) -> None:
         url = settings.db_url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -245,9 +250,11 @@ class Store:
             self.write_engine = self._sqlite_engine(url, "BEGIN IMMEDIATE")
         else:
             self.engine = self.write_engine = create_engine(url, pool_pre_ping=True)
-        Base.metadata.create_all(self.write_engine)
+        if upgrade:  # the schema comes from the migrations (rag/migrations), never from create_all
+            migrate.upgrade(self.engine, self.write_engine)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        event.listen(self._write, "before_flush", _check_lengths)
         self._writer = threading.RLock() if self.is_sqlite else nullcontext()
 
     @staticmethod
@@ -282,9 +289,14 @@ class Store:
                 raise
 
     def ensure_workspace(self, name: str) -> None:
-        with self.session(write=True) as s:
-            if s.get(WorkspaceRow, name) is None:
-                s.add(WorkspaceRow(name=name))
+        try:
+            with self.session(write=True) as s:
+                if s.get(WorkspaceRow, name) is None:
+                    s.add(WorkspaceRow(name=name))
+        except IntegrityError:  # another process created it meanwhile (PostgreSQL has no single writer)
+            with self.session() as s:
+                if s.get(WorkspaceRow, name) is None:
+                    raise
 
     def has_workspace(self, name: str) -> bool:
         with self.session() as s:
@@ -297,6 +309,18 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
         self.write_engine.dispose()
+
+
+def _check_lengths(session: Session, _context, _instances) -> None:
+    """A string longer than its column is one clear error on every database (PostgreSQL refuses it with a raw
+    DataError, SQLite would keep it)."""
+    for row in (*session.new, *session.dirty):
+        for column in row.__table__.columns:
+            limit = getattr(column.type, "length", None)
+            value = getattr(row, column.key, None)
+            if limit and isinstance(value, str) and len(value) > limit:
+                raise InvalidInput(f"{row.__tablename__}.{column.name} takes at most {limit} characters "
+                                   f"(got {len(value)})")
 
 
 # --- row -> domain --------------------------------------------------------------------------------------

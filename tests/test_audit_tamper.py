@@ -5,9 +5,9 @@ whole chain rewritten consistently (the checkpoint file beside the database disa
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -22,7 +22,7 @@ COLUMNS = ("workspace", "at", "actor", "action", "target", "outcome", "before", 
 
 @pytest.fixture
 def chain(tmp_path):
-    """A data directory whose database holds a chain of EVENTS decisions; returns (data_dir, db path)."""
+    """A data directory whose database holds a chain of EVENTS decisions; returns (data_dir, database URL)."""
     data = tmp_path / "data"
     ctx = Context(Settings.load("offline", data_dir=data))
     for i in range(1, EVENTS + 1):
@@ -31,7 +31,7 @@ def chain(tmp_path):
                      after={"status": "approved"}, comment=f"looks right {i}", document_sha256="ab" * 32,
                      model="scorer:test", prompt_version="judge-v1")
     ctx.close()
-    return data, data / "ctrlmap.db"
+    return data, ctx.settings.db_url
 
 
 def verify(data) -> tuple[int, str]:
@@ -40,14 +40,22 @@ def verify(data) -> tuple[int, str]:
 
 
 def sql(db, statement: str, *params) -> None:
-    with sqlite3.connect(db) as conn:
-        conn.execute(statement, params)
+    """Run one statement straight on the database (SQLite or PostgreSQL), as a tamperer would."""
+    for i in range(len(params)):
+        statement = statement.replace("?", f":p{i}", 1)
+    engine = create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(text(statement), {f"p{i}": json.dumps(v) if isinstance(v, (dict, list)) else v
+                                       for i, v in enumerate(params)})
+    engine.dispose()
 
 
 def row(db, seq: int) -> dict:
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return dict(conn.execute("SELECT * FROM audit_events WHERE seq = ?", (seq,)).fetchone())
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        found = dict(conn.execute(text("SELECT * FROM audit_events WHERE seq = :s"), {"s": seq}).mappings().one())
+    engine.dispose()
+    return {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in found.items()}  # JSON as text
 
 
 def test_intact_chain_verifies(chain):

@@ -252,11 +252,14 @@ class _Model:
     model_name = "l2_supercat_256"
 
 
-def test_llm_replies_are_cached_in_the_shared_database(database_url):
+def test_llm_replies_are_cached_in_the_shared_database(database_url, tmp_path):
+    from rag.context import Context
     from rag.llm import ResponseCache, open_cache
     from rag.settings import Settings
 
-    cache = open_cache(Settings.load("offline", database_url=database_url))
+    settings = Settings.load("offline", database_url=database_url, data_dir=tmp_path / "data")
+    Context(settings).store.dispose()  # opening the store brings the schema to the newest revision
+    cache = open_cache(settings)
     assert not isinstance(cache, ResponseCache)  # not a file of one host's data directory
     assert cache.get("k" * 64) is None
     cache.put("k" * 64, "gpt-4o-mini", "judge@1", {"data": {"verdicts": []}, "model": "gpt-4o-mini"})

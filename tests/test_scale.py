@@ -1,7 +1,7 @@
 """Several processes on one database and one Chroma server: API servers and workers started through the CLI
 (`ctrlmap serve --workers N`), a mapping job that survives the death of the worker running it, servers that
 start without touching other processes' jobs, and ingest, map and review against a Chroma server on loopback.
-Runs on SQLite and on PostgreSQL (127.0.0.1:5432; skipped locally without it, a failure when CI is set)."""
+Runs on SQLite and on PostgreSQL (the `pg_url` fixture: skipped locally without it, a failure when CI is set)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from api.cli import app
 from rag.samples import sample_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def free_port() -> int:
@@ -67,24 +66,8 @@ def chroma_url(tmp_path_factory):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
-    """A fresh database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
-        return
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 but CI is set")
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    name = f"ctrlmap_scale_{uuid.uuid4().hex[:10]}"
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    """One database every process of the test shares: a SQLite file, or a fresh PostgreSQL schema (conftest)."""
+    return f"sqlite:///{tmp_path / 'shared.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ __all__ = ["Corpus", "Signals", "load_passages", "retrieve"]  # Corpus and load_
 
 VARIANTS = ("full", "keywords", "policy")
 SAMPLE = 4096  # passage vectors that measure each clause's similarity distribution
+BLOCK = 128  # clauses scored at once: bounds the clause x passage matrices alive at a time
 
 
 # --- lexical --------------------------------------------------------------------------------------------
@@ -149,13 +150,12 @@ def _context_tokens(corpus: Corpus) -> list[list[str]]:
     return [tokens[k] for k in keys]
 
 
-def dense_scores(ctx: Context, workspace: str, corpus: Corpus, qvecs: np.ndarray, sample: np.ndarray
+def dense_scores(ctx: Context, workspace: str, position: dict[str, int], qvecs: np.ndarray, sample: np.ndarray
                  ) -> np.ndarray:
     """Clause x passage standardized similarity: exact for each clause's nearest passages in the vector index,
-    the clause's last candidate's similarity for every other passage."""
-    position = {p.id: i for i, p in enumerate(corpus.passages)}
+    the clause's last candidate's similarity for every other passage (`position`: passage id -> column)."""
     reference = qvecs @ sample.T
-    out = np.empty((len(qvecs), len(corpus.passages)), dtype=np.float32)
+    out = np.empty((len(qvecs), len(position)), dtype=np.float32)
     for row, (ids, sims) in enumerate(ctx.index.nearest(workspace, qvecs, ctx.settings.dense_candidates)):
         out[row] = sims[-1] if len(sims) else reference[row].min(initial=0.0)
         keep = [(position[i], x) for i, x in zip(ids, sims) if i in position]
@@ -201,17 +201,22 @@ def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus
     query_tokens = {v: tokenize(q) for v, q in queries.items()}
     signals = empty
     signals.tokens = np.array([sum(len(corpus.passages[i].text.split()) for i in range(s, e)) for s, e in segments])
+    position = {p.id: i for i, p in enumerate(corpus.passages)}
     for variant in VARIANTS:
         qvecs = ctx.index.clause_vectors(ctx.catalog.version, clauses, queries[variant], variant)
-        lex = standardize(lexical.scores(query_tokens[variant]), inplace=True)
-        dense = dense_scores(ctx, workspace, corpus, qvecs, sample)
-        signals.pooled[f"{variant}.lexical"] = pool_top2(lex, segments)
-        signals.pooled[f"{variant}.dense"] = pool_top2(dense, segments)
+        pooled = {"lexical": [], "dense": []}
+        for b in range(0, n_c, BLOCK):  # every step is per clause, so blocks of clauses give the same numbers
+            lex = standardize(lexical.scores(query_tokens[variant][b:b + BLOCK]), inplace=True)
+            dense = dense_scores(ctx, workspace, position, qvecs[b:b + BLOCK], sample)
+            pooled["lexical"].append(pool_top2(lex, segments))
+            pooled["dense"].append(pool_top2(dense, segments))
+            if variant == "full":
+                lex += dense
+                signals.passage[b:b + BLOCK] = lex
+            del lex, dense
+        for kind, blocks in pooled.items():
+            signals.pooled[f"{variant}.{kind}"] = np.vstack(blocks)
         signals.whole[variant] = whole_lexical.scores(query_tokens[variant])
-        if variant == "full":
-            lex += dense
-            signals.passage = lex
-        del lex, dense
         if variant in ("full", "keywords"):
             signals.title[f"{variant}.dense"] = qvecs @ title_vecs.T
             if variant == "keywords":

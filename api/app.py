@@ -2,8 +2,9 @@
 /health. `create_app(settings)` builds one; `ctrlmap serve` runs it on 127.0.0.1.
 
 Every error the domain raises (`CtrlmapError`) becomes its HTTP status with its `as_dict()` body, in one
-handler. Refused requests (401, 403) are also written to the audit trail, under the caller's own workspace
-(or the system trail), never under the workspace it tried to reach.
+handler. Requests pass the gate first (`api.gate`: authentication before the body is read, a streaming size
+cap, a limit on refused requests per client, security headers). Refused requests (401, 403) are counted per
+client and minute (`rag.denials`), apart from the audit chain.
 """
 
 from __future__ import annotations
@@ -14,27 +15,18 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from api.deps import record_event
+from api.gate import Gate, SecurityHeaders, client_of
 from api.routes import ROUTERS
 from api.web import STATIC_DIR
 from api.web.pages import error_page
 from api.web.pages import router as web_router
 from rag import __version__, jobs
-from rag.auth import SYSTEM
 from rag.context import Context
+from rag.denials import Denials
 from rag.errors import CtrlmapError, Forbidden, Unauthorized
 from rag.settings import Settings
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
-
 
 def create_app(settings: Settings | None = None, ctx: Context | None = None, worker: bool = True) -> FastAPI:
     """`worker`: also run queued jobs on a thread of this process (the single-process setup); `ctrlmap serve
@@ -48,6 +40,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None, wor
         yield
         if app.state.worker:
             app.state.worker.stop.set()
+        app.state.denials.flush()
         if owned:
             ctx.close()
 
@@ -56,12 +49,15 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None, wor
                               "citations; a person approves every mapping. Send `Authorization: Bearer <key>`.")
     app.state.ctx = ctx
     app.state.worker = jobs.start_thread(ctx) if worker else None
+    app.state.denials = Denials(ctx)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(CtrlmapError, _handle_error)
-    app.middleware("http")(_security_headers)
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=ctx.settings.request_limit_bytes)
+    app.add_middleware(Gate, ctx=ctx, denials=app.state.denials)
+    app.add_middleware(SecurityHeaders)  # outermost: the gate's own answers carry the headers too
     app.openapi = lambda: _openapi(app)
     return app
 
@@ -79,13 +75,6 @@ def _openapi(app: FastAPI) -> dict:
     return app.openapi_schema
 
 
-async def _security_headers(request: Request, call_next):
-    response = await call_next(request)
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
-
-
 def _handle_error(request: Request, exc: CtrlmapError):
     if isinstance(exc, (Unauthorized, Forbidden)):
         _record_refusal(request, exc)
@@ -98,9 +87,8 @@ def _handle_error(request: Request, exc: CtrlmapError):
 
 
 def _record_refusal(request: Request, exc: CtrlmapError) -> None:
+    """Counted per client and minute (`rag.denials`), never one audit event per refused request."""
     principal = getattr(request.state, "principal", None)
-    record_event(request.app.state.ctx, workspace=principal.audit_workspace if principal else SYSTEM,
-                 actor=principal.actor if principal else "anonymous", action="access.denied",
-                 target=f"{request.method} {request.url.path}"[:256],
-                 outcome="forbidden" if isinstance(exc, Forbidden) else "unauthenticated",
-                 reason=exc.message[:300], client=request.client.host if request.client else None)
+    request.app.state.denials.note(client_of(request.scope), "forbidden" if isinstance(exc, Forbidden)
+                                   else "unauthenticated", principal.actor if principal else "anonymous",
+                                   f"{request.method} {request.url.path}")

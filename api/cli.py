@@ -92,17 +92,24 @@ def _orientation(ctx, workspace: str) -> None:
 @app.command()
 @handle_errors
 def ingest(paths: list[str] = typer.Argument(..., help="Files, folders (recursively) or globs."),
+           include: list[str] = typer.Option([], "--include", help="Also take files matching this gitignore-style "
+                                             "pattern, over the default rules and .ctrlmapignore. Repeatable."),
+           exclude: list[str] = typer.Option([], "--exclude", help="Skip files matching this pattern. Repeatable."),
            as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
            who: Optional[str] = typer.Option(None, "--as", help="Who is ingesting [default: CTRLMAP_ACTOR or you].")
            ) -> None:
-    """Parse, version, chunk and index policy documents. Bad files are reported (exit 3); the rest still land."""
-    from rag.ingest.pipeline import collect
+    """Parse, version, chunk and index policy documents. In folders only documents are taken (PDF, DOCX, Markdown,
+    text, HTML); code, lock files, data and templates are listed as skipped. Bad files are reported (exit 3)."""
+    from api.cli_ingest import print_skipped
+    from rag.ingest.select import select_files
     from rag.workflows import ingest_documents
 
     ctx = context()
-    files = collect(paths)
+    selection = select_files(paths, include, exclude)
+    files = selection.files
     if not files:
-        errors.print(f"[bold red]error[/]: nothing to ingest: no files match {' '.join(paths)}")
+        print_skipped(selection)
+        errors.print(f"[bold red]error[/]: nothing to ingest: no documents among {' '.join(paths)}")
         raise typer.Exit(3)
     with progress() as bars:
         task = bars.add_task("ingest", total=len(files))
@@ -110,12 +117,15 @@ def ingest(paths: list[str] = typer.Argument(..., help="Files, folders (recursiv
                                    progress=lambda r: bars.update(task, advance=1, description=f"ingest {r.name}"))
     results, counts = outcome.results, outcome.counts
     if as_json:
-        emit_json([r.as_dict() for r in results])
+        emit_json([r.as_dict() for r in results]
+                  + [{"name": s.name, "status": "skipped", "reason": s.reason} for s in selection.skipped])
     else:
         rows = [{"document": r.name, "status": r.status, "version": r.version, "passages": r.passages,
                  "reason": r.reason or "", "detail": r.message or _change_note(r)} for r in results]
         console.print(table(f"Ingested into workspace {outcome.workspace}", rows))
-        console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+        print_skipped(selection)
+        console.print(", ".join(f"{v} {k}" for k, v in counts.items()) + f", {len(selection.skipped)} skipped"
+                      + f", {sum(bool(r.warnings) for r in results)} with warnings")
     if outcome.repaired and outcome.repaired.needs_review:
         errors.print(f"[yellow]{len(outcome.repaired.needs_review)} mapping(s) citing text that is no longer current "
                      "were sent back to review (left over from an interrupted run)[/]")
@@ -157,7 +167,7 @@ def map_command(framework: list[str] = typer.Option([], "--framework", "-f", hel
 
     ctx = context(mode=mode)
     workspace = ctx.workspace()
-    keys = framework or ctx.catalog.primary()
+    keys = ctx.catalog.keys(framework) or ctx.catalog.primary()  # aliases (soc2, iso27001, ...) accepted
     if dry_run:
         from rag.judge import dry_run as estimate
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import typer
@@ -28,17 +29,20 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on [d
 
     from api.app import create_app
     from api.cli_scale import serve_in_processes, spawn_workers
+    from rag.audit_key import load_key
     from rag.index import require_shared_index
 
     ctx = context()
     host, port = host or ctx.settings.host, port or ctx.settings.port
+    key = load_key(ctx.settings)  # fail now, not at the first decision, when the audit key is unusable
     if workers or processes > 1:
         require_shared_index(ctx.settings)
     app = create_app(ctx=ctx, worker=not workers) if processes == 1 else None
     spawned = spawn_workers(workers)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]listening on {host}[/]: put TLS in front of it; keys travel in every request")
-    console.print(f"ctrlmap on [bold]http://{host}:{port}/[/] (data in {ctx.settings.data_dir.resolve()})")
+    console.print(f"ctrlmap on [bold]http://{host}:{port}/[/] (data in {ctx.settings.data_dir.resolve()}; audit "
+                  f"chain key {key.key_id} from {key.source})", highlight=False)
     try:
         if app is None:
             serve_in_processes(processes, not workers, host=host, port=port, log_level=log_level)
@@ -54,7 +58,8 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on [d
 def keys_create(role: str = typer.Option(..., help="viewer, reviewer or admin."),
                 workspace: Optional[str] = typer.Option(None, "--workspace", help="Bind the key to this workspace "
                                                         "(created if missing); omit for every workspace."),
-                name: str = typer.Option("", help="Who holds the key; recorded as the actor of their decisions."),
+                name: Optional[str] = typer.Option(None, help="The person who holds the key, recorded as the "
+                                                   "actor of their decisions [default: $CTRLMAP_ACTOR]."),
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Create an API key and print it (shown once; only a salted hash is stored)."""
     from rag.auth import create_key, parse_role
@@ -62,12 +67,13 @@ def keys_create(role: str = typer.Option(..., help="viewer, reviewer or admin.")
     ctx = context()
     if workspace:
         ctx.workspace(workspace, create=True)
-    key, info = create_key(ctx, parse_role(role), workspace, name, actor=actor(None))
+    holder = name or os.environ.get("CTRLMAP_ACTOR", "")
+    key, info = create_key(ctx, parse_role(role), workspace, holder, actor=actor(None))
     if as_json:
         emit_json({"key": key, **info.__dict__, "role": info.role.value})
         return
     console.print(key, soft_wrap=True, highlight=False)
-    console.print(f"[dim]{info.role.value} key {info.prefix} for {workspace or 'all workspaces'}; "
+    console.print(f"[dim]{info.role.value} key {info.prefix} of {info.name} for {workspace or 'all workspaces'}; "
                   f"send it as 'Authorization: Bearer <key>'. It is not shown again.[/]", highlight=False)
 
 

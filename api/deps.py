@@ -1,5 +1,6 @@
-"""What every route depends on: the context, the caller (an `Authorization: Bearer` key, or the web sign-in
-cookie), the role a route needs, and access to the workspace named in its path.
+"""What every route depends on: the context, the caller (an `Authorization: Bearer` key, or the web session
+its cookie names, whose changes must carry the session's CSRF token and come from this site), the role a route
+needs, access to the workspace named in its path, and an upload read only once all of that is cleared.
 
 Checks run in a fixed order: no valid key is 401, too small a role is 403, a workspace the key is not bound
 to is 403, a workspace that does not exist is 404. A workspace's data is only ever read through `Access`.
@@ -7,19 +8,23 @@ to is 403, a workspace that does not exist is 404. A workspace's data is only ev
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
+from starlette.datastructures import UploadFile
+from starlette.requests import HTTPConnection
 
 from rag.auth import Principal, Role, authenticate, require
 from rag.context import WORKSPACE_NAME, Context
-from rag.errors import Forbidden, NotFound
+from rag.errors import Forbidden, InvalidInput, NotFound
+from rag.sessions import WebSession, resolve
 
-COOKIE = "ctrlmap_key"
-CSRF_HEADER = "x-requested-with"
-CSRF_VALUE = "ctrlmap"
+SESSION_COOKIE = "ctrlmap_session"
+CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -30,21 +35,43 @@ def get_ctx(request: Request) -> Context:
 ContextDep = Annotated[Context, Depends(get_ctx)]
 
 
-def presented_key(request: Request) -> tuple[str | None, bool]:
-    """The key a request carries and whether it came from the browser cookie."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+def identify(ctx: Context, conn: HTTPConnection) -> tuple[Principal, WebSession | None]:
+    """Who a request comes from: an `Authorization: Bearer` key, or else the web session its cookie names."""
+    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip(), False
-    cookie = request.cookies.get(COOKIE)
-    return (cookie, True) if cookie else (None, False)
+        return authenticate(ctx, value.strip()), None
+    session_id = conn.cookies.get(SESSION_COOKIE)
+    if session_id and not conn.headers.get("authorization"):
+        session = resolve(ctx, session_id)
+        return session.principal, session
+    return authenticate(ctx, None), None
+
+
+def same_origin(conn: HTTPConnection) -> bool:
+    """False when the Origin (or, without one, the Referer) names another site than the one addressed."""
+    claimed = conn.headers.get("origin") or conn.headers.get("referer")
+    if not claimed:
+        return True
+    return claimed != "null" and urlsplit(claimed).netloc == conn.headers.get("host", "")
+
+
+def check_csrf(conn: HTTPConnection, expected: str, presented: str | None) -> None:
+    """A change made from the browser must come from this site and carry the token the page was given."""
+    if not same_origin(conn):
+        raise Forbidden("cross-site request refused (its Origin or Referer is another site)")
+    if not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise Forbidden("a change from the browser must carry the page's CSRF token (cross-site request refused)")
 
 
 def caller(request: Request, ctx: ContextDep) -> Principal:
-    key, from_cookie = presented_key(request)
-    principal = authenticate(ctx, key)
-    request.state.principal = principal
-    if from_cookie and request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != CSRF_VALUE:
-        raise Forbidden("a change from the browser must carry X-Requested-With: ctrlmap (cross-site request refused)")
+    state = request.scope.get("state") or {}
+    if "principal" in state:  # authenticated by the gate before the body was read
+        principal, session = state["principal"], state["web_session"]
+    else:
+        principal, session = identify(ctx, request)
+    request.state.principal, request.state.web_session = principal, session
+    if session is not None and request.method not in SAFE_METHODS:
+        check_csrf(request, session.csrf, request.headers.get(CSRF_HEADER))
     return principal
 
 
@@ -112,7 +139,9 @@ AdminIn = Annotated[Access, Depends(workspace_role(Role.admin))]
 
 
 def audit_file(ctx: Context):
-    return ctx.settings.data_dir / "audit-head.json"
+    from rag.audit import checkpoint_path
+
+    return checkpoint_path(ctx.settings)
 
 
 def record_event(ctx: Context, **event) -> None:
@@ -125,3 +154,27 @@ def record_event(ctx: Context, **event) -> None:
 def visible_workspaces(ctx: Context, principal: Principal) -> list[str]:
     names = ctx.store.workspaces()
     return [n for n in names if principal.sees(n)]
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    filename: str
+    name: str | None
+
+
+async def read_upload(request: Request, access: AdminIn) -> Upload:
+    """The multipart upload (`file`, optional `name`), read only after the caller was cleared for it: a body
+    that a smaller role sends is refused before a byte of it is spooled."""
+    limit = int(request.app.state.ctx.settings.max_file_mb * 1024 * 1024)
+    form = await request.form(max_files=1, max_fields=4)
+    file, name = form.get("file"), form.get("name")
+    if not isinstance(file, UploadFile):
+        raise InvalidInput("send the document as the multipart field 'file'")
+    return Upload(await file.read(limit + 1), file.filename or "", name if isinstance(name, str) and name else None)
+
+
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary"},
+        "name": {"type": "string", "description": "Document name [default: the file name]"}}}}}}}

@@ -33,7 +33,8 @@ class MePublic(Public):
 class KeyCreate(BaseModel):
     role: Role
     workspace: str | None = Field(None, description="Bind the key to one workspace; omit for all (global admin).")
-    name: str = Field("", max_length=128, description="Who holds the key; recorded as the actor of decisions.")
+    name: str = Field(min_length=1, max_length=128, description="The person who holds the key; recorded as the "
+                                                                "actor of their decisions.")
 
 
 class KeyPublic(Public):
@@ -102,6 +103,7 @@ class UploadPublic(Public):
     hidden_passages: int
     changed_sections: list[str]
     dropped_passages: list[str]
+    warnings: list[str] = Field(default_factory=list, description="e.g. unrendered template placeholders")
     drift: DriftPublic | None = None
 
 
@@ -217,6 +219,80 @@ class ProposalUpdate(DecisionCreate):
 class DecisionResultPublic(Public):
     proposal: ProposalPublic
     propagated: list[ProposalPublic] = Field(default_factory=list)
+    unchanged: bool = Field(False, description="True when it already was so: nothing was recorded.")
+    note: str | None = None
+
+
+# --- the review queue at scale (rag/queue.py) ---------------------------------------------------------
+
+QueueStatus = Literal["proposed", "approved", "rejected", "needs-review", "queue", "all"]
+MethodName = Literal["offline", "llm", "crosswalk", "manual"]
+
+
+class QueueFilterIn(BaseModel):
+    framework: str | None = Field(None, description="Key or alias (soc2, iso27001, iso42001, ai-rmf).")
+    status: QueueStatus | None = None
+    document_id: int | None = None
+    clause_id: str | None = Field(None, max_length=64)
+    area: str | None = Field(None, max_length=64)
+    method: MethodName | None = None
+    min_confidence: float | None = Field(None, ge=0, le=1)
+    max_confidence: float | None = Field(None, ge=0, le=1)
+    search: str | None = Field(None, max_length=200)
+
+
+class QueueCountPublic(Public):
+    framework: str
+    short: str
+    to_review: int
+    needs_review: int
+    approved: int
+    rejected: int
+    not_applicable: int
+
+
+class ProposalPagePublic(Public):
+    items: list[ProposalPublic]
+    total: int = Field(description="How many proposals match the filter in all.")
+    offset: int
+    limit: int
+    next_offset: int | None
+    counts: list[QueueCountPublic]
+
+
+class BulkDecisionCreate(DecisionCreate):
+    action: Literal["approve", "reject", "reopen"]
+    ids: list[int] | None = Field(None, max_length=10000, description="These proposals, or:")
+    filter: QueueFilterIn | None = Field(None, description="every proposal matching this filter now.")
+    seen: dict[int, datetime] | None = Field(None, description="id -> updated_at the reviewer saw; a proposal "
+                                                                "changed since is skipped.")
+
+
+class BulkResultPublic(Public):
+    decided: int
+    skipped: int
+    skipped_reasons: dict[str, int]
+    decided_ids: list[int]
+    skipped_items: list[dict]
+    counts: list[QueueCountPublic]
+
+
+class NotApplicableCreate(BaseModel):
+    reason: str = Field(..., min_length=1, max_length=4000, description="Why the clause does not apply.")
+
+
+class NotApplicablePublic(Public):
+    framework: str
+    clause_id: str
+    reason: str
+    actor: str
+    at: datetime
+
+
+class ClauseCandidatesPublic(Public):
+    clause: ClausePublic
+    candidates: list[ProposalPublic]
+    not_applicable: NotApplicablePublic | None = None
 
 
 # --- audit, coverage, narrative, jobs -----------------------------------------------------------------
@@ -235,11 +311,22 @@ class AuditEventPublic(Public):
     hash: str
 
 
+class DeniedPublic(Public):
+    client: str
+    window: datetime = Field(description="The minute (UTC) the refusals fall in.")
+    outcome: str = Field(description="unauthenticated, forbidden or signin-refused.")
+    count: int
+    actor: str = Field(description="Who the latest refused request came from, when a key was valid.")
+    last_target: str
+
+
 class VerificationPublic(Public):
     ok: bool
     events: int
     first_bad: int | None
     problem: str
+    findings: list[str] = []
+    legacy_events: int = 0
 
 
 class FrameworkCoveragePublic(Public):
@@ -250,6 +337,7 @@ class FrameworkCoveragePublic(Public):
     partial: int
     awaiting: int
     gaps: int
+    not_applicable: int = Field(0, description="Clauses a person marked not applicable (not in the percentage).")
     percent: float
 
 

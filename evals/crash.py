@@ -109,7 +109,7 @@ class Tally:
 def check(data: Path, tally: Tally) -> str:
     from rag import audit
     from rag.context import Context
-    from rag.corpus import current_versions, texts_by_sha
+    from rag.corpus import current_shas, texts_by_sha
     from rag.review import list_proposals
     from rag.settings import Settings
 
@@ -117,10 +117,8 @@ def check(data: Path, tally: Tally) -> str:
     try:
         proposals = list_proposals(ctx, "crash", limit=10**6)
         texts = texts_by_sha(ctx)
-        with ctx.store.session() as s:
-            current = current_versions(s, "crash")
-            verified = audit.verify(s, data / "audit-head.json")
-        sha_of = {doc: cur.sha256 for doc, cur in current.items()}
+        sha_of = current_shas(ctx, "crash")
+        verified = audit.verify_store(ctx)
         approved = [p for p in proposals if p.status.value == "approved"]
         stale = sum(1 for p in approved for c in p.citations if c.quote not in texts[sha_of[p.document_id]])
         off = sum(1 for p in proposals if p.status.value in ("proposed", "approved", "needs-review")

@@ -1,7 +1,8 @@
 """API keys, roles and who may see which workspace.
 
 A key is shown once, when it is created; the store keeps only a salted HMAC-SHA256 of it, looked up by a
-short public prefix and compared in constant time. Roles are ordered: a viewer reads, a reviewer also decides,
+short public prefix and compared in constant time. Every key names the person who holds it; their decisions
+are recorded under that name. Roles are ordered: a viewer reads, a reviewer also decides,
 an admin also manages keys, workspaces and uploads. A key bound to a workspace sees that workspace only; an
 unbound key sees them all. Creating and revoking keys is recorded in the audit trail.
 """
@@ -108,8 +109,13 @@ def parse_role(value: str) -> Role:
 
 def create_key(ctx: Context, role: Role | str, workspace: str | None = None, name: str = "",
                actor: str = "ctrlmap") -> tuple[str, KeyInfo]:
-    """A new key (returned once, in clear) and what is stored about it. A bound workspace must exist."""
+    """A new key (returned once, in clear) and what is stored about it. A key belongs to a person: `name` is
+    required, and decisions made with the key are recorded under it. A bound workspace must exist."""
     role = parse_role(role) if isinstance(role, str) else role
+    name = " ".join((name or "").split())
+    if not name:
+        raise InvalidInput("a key needs the name of the person who holds it (--name, or CTRLMAP_ACTOR): decisions "
+                           "made with it are recorded under that name")
     prefix, secret = secrets.token_hex(4), secrets.token_urlsafe(24)
     key = f"cm_{prefix}_{secret}"
     with ctx.store.session(write=True) as s:
@@ -138,9 +144,12 @@ def authenticate(ctx: Context, key: str | None) -> Principal:
                                                       ApiKeyRow.revoked.is_(False))))
     for row in rows:
         if _matches(key.strip(), row.key_hash):
-            return Principal(key_id=row.id, prefix=row.prefix, role=Role(row.role), workspace=row.workspace,
-                             name=row.name)
+            return principal_of(row)
     raise Unauthorized("the API key is unknown or revoked")
+
+
+def principal_of(row: ApiKeyRow) -> Principal:
+    return Principal(key_id=row.id, prefix=row.prefix, role=Role(row.role), workspace=row.workspace, name=row.name)
 
 
 def list_keys(ctx: Context, workspace: str | None = None) -> list[KeyInfo]:
@@ -176,6 +185,4 @@ def require(principal: Principal, role: Role, workspace: str | None = None) -> P
     return principal
 
 
-def _checkpoint(ctx: Context) -> None:
-    with ctx.store.session() as s:
-        audit.checkpoint(s, ctx.settings.data_dir / "audit-head.json")
+_checkpoint = audit.advance_checkpoint

@@ -30,6 +30,12 @@ EXPECTED_COUNTS: dict[str, dict[str, int]] = {
 }
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PRIMARY = ["soc2-tsc-2017", "iso27001-2022", "iso42001-2023", "nist-ai-rmf-1.0"]
+# Short names people type, accepted wherever a framework key is (case-insensitive).
+ALIASES = {"soc2": "soc2-tsc-2017", "soc-2": "soc2-tsc-2017", "tsc": "soc2-tsc-2017",
+           "iso27001": "iso27001-2022", "iso-27001": "iso27001-2022", "27001": "iso27001-2022",
+           "iso42001": "iso42001-2023", "iso-42001": "iso42001-2023", "42001": "iso42001-2023",
+           "ai-rmf": "nist-ai-rmf-1.0", "nist-ai-rmf": "nist-ai-rmf-1.0", "airmf": "nist-ai-rmf-1.0",
+           "iso27001-2013": "iso27001-2013"}
 
 
 def _corpora():
@@ -107,12 +113,30 @@ class Catalog:
     # --- lookups --------------------------------------------------------------------------------------
 
     def framework(self, key: str) -> Framework:
+        return self.frameworks[self.key(key)]
+
+    def key(self, name: str) -> str:
+        """The framework key for a key or an alias (`soc2`, `iso27001`, `iso42001`, `ai-rmf`)."""
+        if name in self.frameworks:
+            return name
+        folded = (name or "").strip().lower()
+        key = ALIASES.get(folded, folded)
         if key not in self.frameworks:
-            raise CatalogError(f"unknown framework {key!r}; known: {', '.join(self.frameworks)}")
-        return self.frameworks[key]
+            raise CatalogError(f"unknown framework {name!r}; known: {', '.join(self.frameworks)} "
+                               f"(or soc2, iso27001, iso42001, ai-rmf)")
+        return key
+
+    def known(self, name: str) -> bool:
+        try:
+            return bool(self.key(name))
+        except CatalogError:
+            return False
+
+    def keys(self, names: list[str] | None) -> list[str] | None:
+        return None if names is None else [self.key(n) for n in names]
 
     def clause(self, framework: str, clause_id: str) -> Clause:
-        clause = self._index.get((framework, clause_id))
+        clause = self._index.get((framework, clause_id)) or self._index.get((self.key(framework), clause_id))
         if clause is None:
             raise CatalogError(f"{framework} has no clause {clause_id!r}")
         return clause

@@ -3,13 +3,14 @@
 A citation is a span of a stored document version's canonical text: `quote == text[start:end]`. Quotes that
 come from elsewhere (a language model, a reviewer's edit) are located in the passage, exactly after
 whitespace normalization, and mapped back to offsets; anything that cannot be located is not a citation.
-Hidden text (a reader cannot see it) is never cited.
+Hidden text (a reader cannot see it) and unrendered template placeholders (rag/placeholders.py) are never cited.
 """
 
 from __future__ import annotations
 
 import re
 
+from rag import placeholders
 from rag.errors import CitationError
 from rag.models import Citation, Passage
 
@@ -21,6 +22,8 @@ def cite(passage: Passage, text: str, start: int, end: int, document_name: str |
     """A citation for text[start:end], which must lie inside a visible passage of that text."""
     if passage.hidden:
         raise CitationError("hidden text cannot be cited", target=passage.id)
+    if placeholders.has(text[start:end]):
+        raise CitationError("an unrendered template placeholder is not policy text", target=passage.id)
     if not (passage.start <= start < end <= passage.end):
         raise CitationError(f"span {start}-{end} lies outside passage {passage.start}-{passage.end}",
                             target=passage.id)
@@ -77,7 +80,7 @@ def locate(quote: str, passage: Passage) -> tuple[int, int] | None:
 def quote_citation(quote: str, passage: Passage, text: str, document_name: str | None = None) -> Citation | None:
     """A verified citation for a quote claimed to be in the passage, or None if it is not there."""
     span = locate(quote, passage)
-    if span is None or passage.hidden:
+    if span is None or passage.hidden or placeholders.has(text[span[0]:span[1]]):
         return None
     return cite(passage, text, span[0], span[1], document_name)
 
@@ -85,13 +88,17 @@ def quote_citation(quote: str, passage: Passage, text: str, document_name: str |
 # --- choosing what to quote -----------------------------------------------------------------------------
 
 
-def best_span(passage: Passage, text: str, terms: set[str], max_chars: int = 420) -> tuple[int, int]:
+def best_span(passage: Passage, text: str, terms: set[str], max_chars: int = 420) -> tuple[int, int] | None:
     """The sentence (or two adjacent ones) of the passage that shares the most terms with the clause query.
-    Headings alone are never chosen when the passage has a body."""
+    Headings alone are never chosen when the passage has a body; placeholders are cut out of the sentences
+    (None when nothing else is left)."""
     from rag.ingest.chunk import sentence_spans
 
-    spans = [s for s in sentence_spans(text, passage.start, passage.end) if len(text[s[0]:s[1]].split()) >= 4]
-    spans = spans or [(passage.start, passage.end)]
+    spans = placeholders.clean_spans(text, sentence_spans(text, passage.start, passage.end))
+    spans = [s for s in spans if len(text[s[0]:s[1]].split()) >= 4]
+    spans = spans or placeholders.clean_spans(text, [(passage.start, passage.end)])
+    if not spans:
+        return None
 
     def score(span: tuple[int, int]) -> float:
         words = _WORD.findall(text[span[0]:span[1]].lower())
@@ -103,7 +110,8 @@ def best_span(passage: Passage, text: str, terms: set[str], max_chars: int = 420
 
     best = max(range(len(spans)), key=lambda i: score(spans[i]))
     start, end = spans[best]
-    if best + 1 < len(spans) and spans[best + 1][1] - start <= max_chars and end - start < 160:
+    if best + 1 < len(spans) and spans[best + 1][1] - start <= max_chars and end - start < 160 \
+            and not placeholders.has(text[start:spans[best + 1][1]]):
         end = spans[best + 1][1]
     if end - start > max_chars:
         cut = text.rfind(" ", start, start + max_chars)

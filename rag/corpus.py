@@ -67,6 +67,12 @@ def current_versions(s: Session, workspace: str, document_ids: set[int] | None =
     return {doc: CurrentVersion(doc, vid, number, sha) for doc, vid, number, sha in s.execute(q)}
 
 
+def current_shas(ctx, workspace: str) -> dict[int, str]:
+    """Each document's current version sha256, by document id."""
+    with ctx.store.session() as s:
+        return {doc: cur.sha256 for doc, cur in current_versions(s, workspace).items()}
+
+
 def current_version_row(s: Session, workspace: str, document_id: int) -> VersionRow:
     current = current_versions(s, workspace, {document_id}).get(document_id)
     if current is None:

@@ -4,7 +4,9 @@ jobs alike, computed from the stored proposals (never from one run's output):
 - covered: an approved proposal with full coverage;     - partial: approved proposals, none of them full;
 - needs-review / proposed: live proposals awaiting a person (drifted ones first);
 - gap: nothing live (rejected and superseded proposals do not count);
-- not-mapped: the framework was never mapped in the workspace (not counted as gaps).
+- not-mapped: the framework was never mapped in the workspace (not counted as gaps);
+- not-applicable: a person marked the clause not applicable, with a reason (rag/applicability.py), and nothing
+  is approved for it: neither a gap nor part of the percentage.
 
 Also the frameworks x documents matrix behind the heatmap."""
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rag.applicability import list_not_applicable
 from rag.context import Context
 from rag.models import Status
 from rag.review import list_proposals, mapped_frameworks
@@ -25,7 +28,7 @@ class ClauseCoverage:
     clause_id: str
     title: str
     area: str | None
-    status: str  # covered | partial | proposed | needs-review | gap
+    status: str  # covered | partial | proposed | needs-review | gap | not-mapped | not-applicable
     documents: list[str] = field(default_factory=list)
     proposals: int = 0
     best_confidence: float = 0.0
@@ -41,10 +44,12 @@ class FrameworkCoverage:
     awaiting: int = 0
     gaps: int = 0
     mapped: bool = True
+    not_applicable: int = 0
 
     @property
     def percent(self) -> float:
-        return 100.0 * (self.covered + self.partial) / self.clauses if self.clauses else 0.0
+        applicable = self.clauses - self.not_applicable
+        return 100.0 * (self.covered + self.partial) / applicable if applicable else 0.0
 
 
 @dataclass
@@ -58,8 +63,9 @@ class CoverageReport:
 
 
 def coverage(ctx: Context, workspace: str, frameworks: list[str] | None = None) -> CoverageReport:
-    frameworks = frameworks or ctx.catalog.primary()
+    frameworks = ctx.catalog.keys(frameworks) or ctx.catalog.primary()  # aliases (soc2, ...) accepted
     mapped = mapped_frameworks(ctx, workspace)
+    excluded = {(na["framework"], na["clause_id"]) for na in list_not_applicable(ctx, workspace)}
     by_clause: dict[tuple[str, str], list] = {}
     for p in list_proposals(ctx, workspace, limit=10**7):
         if p.framework in frameworks and p.status in LIVE:
@@ -74,6 +80,9 @@ def coverage(ctx: Context, workspace: str, frameworks: list[str] | None = None) 
             props = by_clause.get((key, clause.id), [])
             approved = [p for p in props if p.status == Status.approved]
             status = _status(props, approved) if summary.mapped else "not-mapped"
+            if (key, clause.id) in excluded and not approved:
+                status = "not-applicable"
+            summary.not_applicable += status == "not-applicable"
             for doc in {p.document_name for p in props}:
                 row[doc] = row.get(doc, 0) + 1
             summary.clauses += 1

@@ -7,9 +7,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from rag.context import Context
-from rag.corpus import current_versions, load_passages, texts_by_sha, version_text  # noqa: F401 - re-exported
+from rag.corpus import (current_version_row, current_versions, load_passages, texts_by_sha,  # noqa: F401
+                        version_text)  # re-exported
 from rag.errors import NotFound
-from rag.store import DocumentRow, PassageRow
+from rag.store import DocumentRow, PassageRow, SectionRow
 
 
 def list_documents(ctx: Context, workspace: str) -> list[dict]:
@@ -27,7 +28,8 @@ def list_documents(ctx: Context, workspace: str) -> list[dict]:
                           d.versions[-1])
             out.append({"id": d.id, "name": d.name, "title": d.title, "versions": len(d.versions),
                         "sha256": latest.sha256[:12], "media_type": latest.media_type.split("/")[-1][:20],
-                        "pages": latest.pages, "passages": counts.get(d.id, 0), "updated": latest.created_at})
+                        "pages": latest.pages, "passages": counts.get(d.id, 0), "updated": latest.created_at,
+                        "warnings": list(latest.warnings or [])})
         return out
 
 
@@ -40,6 +42,23 @@ def versions(ctx: Context, workspace: str, document_id: int) -> list[dict]:
         return [{"number": v.number, "current": bool(current and current.version_id == v.id), "sha256": v.sha256, "media_type": v.media_type, "bytes": v.byte_size,
                  "parser": v.parser, "pages": v.pages, "hidden_spans": len(v.hidden or []),
                  "created_at": v.created_at} for v in doc.versions]
+
+
+def sections(ctx: Context, workspace: str, document_id: int) -> dict:
+    """The current version of a document as a reader sees it: its sections (heading path, level, text) in order,
+    with the version's warnings (e.g. unrendered template placeholders)."""
+    with ctx.store.session() as s:
+        doc = s.scalar(select(DocumentRow).where(DocumentRow.id == document_id, DocumentRow.workspace == workspace))
+        if doc is None:
+            raise NotFound(f"no document {document_id} in workspace {workspace}")
+        latest = current_version_row(s, workspace, doc.id)
+        rows = s.scalars(select(SectionRow).where(SectionRow.version_id == latest.id).order_by(SectionRow.start))
+        parts = [{"n": i, "heading": " › ".join(r.heading_path) or doc.title, "title": (r.heading_path or [doc.title])[-1],
+                  "level": r.level, "page": r.page, "text": latest.text[r.start:r.end]} for i, r in enumerate(rows, 1)]
+        return {"id": doc.id, "name": doc.name, "title": doc.title, "version": latest.number, "sha256": latest.sha256,
+                "media_type": latest.media_type, "warnings": list(latest.warnings or []),
+                "sections": parts or [{"n": 1, "heading": doc.title, "title": doc.title, "level": 1, "page": None,
+                                       "text": latest.text}]}
 
 
 def set_title(ctx: Context, workspace: str, document_id: int, title: str) -> bool:

@@ -142,8 +142,9 @@ def _proposal(ctx: Context, signals: Signals, evidence: DocumentEvidence, model:
             break
         passage = corpus.passages[i]
         text = corpus.texts[passage.document_sha256]
-        start, end = cites.best_span(passage, text, terms)
-        made.append(cites.cite(passage, text, start, end, corpus.names.get(passage.document_id)))
+        span = cites.best_span(passage, text, terms)
+        if span is not None:  # None: the passage holds nothing but template placeholders
+            made.append(cites.cite(passage, text, *span, corpus.names.get(passage.document_id)))
     if not made:
         return None
     confidence = float(evidence.confidence[c, j])

@@ -2,7 +2,8 @@
 
 Every change of a proposal's state is written with its audit event in the same transaction. Only a person's
 decision (`decide`) ever sets a proposal to approved; everything automatic produces `proposed` or
-`needs-review`.
+`needs-review`. Deciding what a proposal already is (approving an approved one) records nothing, and `record`
+says so; many decisions at once go through rag/queue.py, one `record` each.
 """
 
 from __future__ import annotations
@@ -28,9 +29,7 @@ EVIDENCE_KEPT = 10  # best documents per clause whose confidence is stored, prop
 _state, _citation_rows = drift.state, drift.citation_rows
 
 
-def _commit_checkpoint(ctx: Context) -> None:
-    with ctx.store.session() as s:
-        audit.checkpoint(s, ctx.settings.data_dir / "audit-head.json")
+_commit_checkpoint = audit.advance_checkpoint
 
 
 # --- saving a mapping run -----------------------------------------------------------------------------
@@ -179,7 +178,7 @@ def list_proposals(ctx: Context, workspace: str, *, framework: str | None = None
                                      selectinload(ProposalRow.version))
          .where(ProposalRow.workspace == workspace))
     if framework:
-        q = q.where(ProposalRow.framework == framework)
+        q = q.where(ProposalRow.framework == ctx.catalog.key(framework))
     if status:
         q = q.where(ProposalRow.status == status)
     if clause_id:
@@ -193,6 +192,17 @@ def list_proposals(ctx: Context, workspace: str, *, framework: str | None = None
     q = q.order_by(ProposalRow.framework, ProposalRow.clause_id, ProposalRow.confidence.desc())
     with ctx.store.session() as s:
         return _to_models(s, list(s.scalars(q.limit(limit).offset(offset))))
+
+
+def get_proposals(ctx: Context, workspace: str, ids: list[int]) -> list[Proposal]:
+    """The workspace's proposals with these ids, in this order (ids of other workspaces are left out)."""
+    if not ids:
+        return []
+    with ctx.store.session() as s:
+        rows = s.scalars(select(ProposalRow).options(*_EAGER)
+                         .where(ProposalRow.workspace == workspace, ProposalRow.id.in_(ids)))
+        by_id = {p.id: p for p in _to_models(s, list(rows))}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def mapped_frameworks(ctx: Context, workspace: str) -> set[str]:
@@ -249,13 +259,35 @@ class Edit:
     quotes: list[str] | None = None  # replace the citations with these quotes (each must verify)
 
 
+SAME = {Action.approve: Status.approved.value, Action.reject: Status.rejected.value,
+        Action.reopen: Status.proposed.value}  # deciding again what is already so records nothing
+
+
+@dataclass
+class Outcome:
+    proposal: Proposal
+    changed: bool  # False: it already was so (no event written) or it changed meanwhile (see `skipped`)
+    skipped: str | None = None  # "already approved", "changed meanwhile", ...
+
+
 def decide(ctx: Context, workspace: str, proposal_id: int, actor: str, action: Action, comment: str = "",
            edit: Edit | None = None) -> Proposal:
     """A person's decision on one proposal, recorded with its audit event in one transaction."""
+    return record(ctx, workspace, proposal_id, actor, action, comment, edit).proposal
+
+
+def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: Action, comment: str = "",
+           edit: Edit | None = None, unchanged_since=None) -> Outcome:
+    """`decide`, saying whether anything was recorded. Deciding what the proposal already is (approve an
+    approved one) records no second event; with `unchanged_since` (the `updated_at` the person saw), a proposal
+    changed since then is left alone."""
     if not actor:
         raise InvalidInput("a decision needs the name of the person making it")
     with ctx.store.session(write=True) as s:
         row = _load(s, workspace, proposal_id)
+        skipped = _skip_reason(row, action, unchanged_since)
+        if skipped:
+            return Outcome(_to_models(s, [row])[0], False, skipped)
         before = _state(row)
         if action == Action.approve:
             if not row.citations:
@@ -287,7 +319,22 @@ def decide(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
                          target=f"proposal:{new.id}", after={"status": new.status, "method": new.method},
                          origin=f"proposal:{row.id}", clause=f"{new.framework}:{new.clause_id}")
     _commit_checkpoint(ctx)
-    return result
+    return Outcome(result, True)
+
+
+def _skip_reason(row: ProposalRow, action: Action, unchanged_since) -> str | None:
+    if SAME.get(action) == row.status:
+        return "already open" if action == Action.reopen else f"already {row.status}"
+    if unchanged_since is not None and _aware(row.updated_at) > _aware(unchanged_since):
+        return "changed meanwhile"
+    return None
+
+
+def _aware(at):
+    """SQLite hands timestamps back without their zone; they are stored in UTC."""
+    from datetime import timezone
+
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def _apply_edit(s: Session, row: ProposalRow, edit: Edit) -> None:

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     # service
     host: str = "127.0.0.1"
     port: int = 8000
+    session_hours: float = 12.0  # a web sign-in lasts this long (or until sign-out)
+    denied_per_minute: int = 60  # refused requests a client may make per minute before it gets 429
+    denied_retention_days: int = 90  # denied-request counters older than this are dropped
+    # audit chain key (HMAC-SHA256), kept outside the data directory; see rag/audit_key.py
+    audit_key: SecretStr | None = None
+    audit_key_file: Path | None = None
 
     # several processes: job leases (rag.jobs) and a shared Chroma server (rag.index)
     job_lease_s: float = 30.0
@@ -117,6 +123,11 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{(self.data_dir / 'ctrlmap.db').resolve()}"
 
     @property
+    def request_limit_bytes(self) -> int:
+        """The largest request body accepted: one upload at the file limit plus its multipart envelope."""
+        return int((self.max_file_mb + 1) * 1024 * 1024)
+
+    @property
     def chroma_dir(self) -> Path:
         return self.data_dir / "chroma"
 
@@ -133,7 +144,7 @@ class Settings(BaseSettings):
     def describe(self) -> dict[str, Any]:
         """Settings safe to print: secrets masked."""
         data = self.model_dump()
-        for key in ("openai_api_key", "azure_api_key"):
+        for key in ("openai_api_key", "azure_api_key", "audit_key"):
             data[key] = "***" if data.get(key) else None
         data["data_dir"] = str(self.data_dir)
         data["database"] = self.db_url if not self.database_url else "(custom)"

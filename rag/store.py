@@ -1,11 +1,12 @@
 """The SQL store: the source of truth (SQLite by default, any SQLAlchemy URL such as PostgreSQL works).
 
 Tables hold workspaces, documents, their versions with canonical text, sections and passages, proposals with
-their citations, the pipeline's evidence per clause, decisions, the audit chain, runs and API keys. Rows are
-converted to the domain model by the persistence modules (this one, `corpus`, `drift`, `review`, `audit`,
-`auth`); computing stages and faces never see ORM objects. The schema is created and upgraded by the Alembic
-revisions in `rag/migrations/` (run by `rag.migrate` when the store opens), never by `create_all`: a change to
-the models here needs a new revision (see rag/migrations/README.md).
+their citations, the pipeline's evidence per clause, decisions, clauses marked not applicable, the audit chain,
+runs and API keys. Rows are converted to the domain model by the persistence modules (this one, `corpus`,
+`drift`, `review`, `audit`, `auth`, `applicability`); computing stages and faces never see ORM objects. The
+schema is created and upgraded by the Alembic revisions in `rag/migrations/` (run by `rag.migrate` when the
+store opens), never by `create_all`: a change to the models here needs a new revision (see
+rag/migrations/README.md).
 """
 
 from __future__ import annotations
@@ -142,6 +143,20 @@ class EvidenceRow(Base):
     run_id: Mapped[str] = mapped_column(String(40))
 
 
+class NotApplicableRow(Base):
+    """A person's decision that a clause does not apply to the organization, with the reason (rag/applicability.py)."""
+
+    __tablename__ = "not_applicable"
+    __table_args__ = (UniqueConstraint("workspace", "framework", "clause_id", name="uq_not_applicable_clause"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    framework: Mapped[str] = mapped_column(String(64))
+    clause_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(256))
+    at: Mapped[datetime] = _ts()
+
+
 class CitationRow(Base):
     __tablename__ = "citations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -191,6 +206,17 @@ class AuditHeadRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditEpochRow(Base):
+    """From which event on the chain uses which hash scheme (and key): events before the first epoch are the
+    previous release's plain sha256 chain."""
+
+    __tablename__ = "audit_epochs"
+    from_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(32))
+    key_id: Mapped[str] = mapped_column(String(32))
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False)  # a signed checkpoint was seen: never recreate it
+
+
 class RunRow(Base):
     """A background job (rag.jobs): its lease, progress and outcome."""
 
@@ -235,6 +261,31 @@ class ApiKeyRow(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class WebSessionRow(Base):
+    """A signed-in browser: the cookie holds a random id, the store only its sha256."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _ts()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DeniedRequestRow(Base):
+    """Refused requests counted per client, outcome and minute: kept apart from the audit chain and pruned."""
+
+    __tablename__ = "denied_requests"
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(256), default="")
+    last_target: Mapped[str] = mapped_column(String(256), default="")
+    last_at: Mapped[datetime] = _ts()
+
+
 class Store:
     """Engines and sessions. On SQLite the database runs in WAL mode (readers never wait for writers) and
     write transactions start with BEGIN IMMEDIATE, so concurrent writers queue instead of failing. Writers of
@@ -252,8 +303,9 @@ class Store:
             self.engine = self.write_engine = create_engine(url, pool_pre_ping=True)
         if upgrade:  # the schema comes from the migrations (rag/migrations), never from create_all
             migrate.upgrade(self.engine, self.write_engine)
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        info = {"settings": settings}  # the audit chain reads its key through the session
+        self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False, info=info)
         event.listen(self._write, "before_flush", _check_lengths)
         self._writer = threading.RLock() if self.is_sqlite else nullcontext()
 

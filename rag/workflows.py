@@ -24,14 +24,12 @@ from rag.ingest.pipeline import IngestResult, collect, ingest_bytes, ingest_path
 from rag.mapping import MappingRun, Progress, propose
 from rag.models import Action, Proposal
 from rag.review import Edit, SaveStats, derived_ids, save_run
-from rag.review import decide as record_decision
+from rag.review import record as record_decision
 
 STATUSES = ("ingested", "new-version", "unchanged", "rejected")
 
 
-def _checkpoint(ctx: Context) -> None:
-    with ctx.store.session() as s:
-        audit.checkpoint(s, ctx.settings.data_dir / "audit-head.json")
+_checkpoint = audit.advance_checkpoint
 
 
 # --- ingest ---------------------------------------------------------------------------------------------
@@ -133,13 +131,14 @@ def run_mapping(ctx: Context, workspace: str, frameworks: list[str], actor: str,
 class Decided:
     proposal: Proposal
     propagated: list[int] = field(default_factory=list)  # crosswalk suggestions this decision made
+    skipped: str | None = None  # e.g. "already approved": deciding it again recorded nothing
 
 
 def decide(ctx: Context, workspace: str, proposal_id: int, actor: str, action: Action, comment: str = "",
            edit: Edit | None = None) -> Decided:
     before = derived_ids(ctx, workspace, proposal_id)
-    proposal = record_decision(ctx, workspace, proposal_id, actor, action, comment, edit)
-    return Decided(proposal, sorted(derived_ids(ctx, workspace, proposal_id) - before))
+    outcome = record_decision(ctx, workspace, proposal_id, actor, action, comment, edit)
+    return Decided(outcome.proposal, sorted(derived_ids(ctx, workspace, proposal_id) - before), outcome.skipped)
 
 
 # --- the system description ------------------------------------------------------------------------------

@@ -26,6 +26,18 @@ _LEAKY_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "AZU
               "OPENAI_API_VERSION")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def audit_key_home(tmp_path_factory):
+    """The default audit key file (`$XDG_CONFIG_HOME/ctrlmap/audit.key`) goes to a temporary folder, never ~."""
+    before = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield Path(os.environ["XDG_CONFIG_HOME"])
+    if before is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = before
+
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")  # not CTRLMAP_*: hermetic_env removes those
 PG_URL = TEST_DATABASE_URL or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 _PG = pytest.StashKey[PgSchemas | None]()

@@ -1,7 +1,7 @@
 """The API's two promises about access: every route (as listed in the OpenAPI document) refuses a request
 without a key (401) and a key with too small a role (403); and workspaces isolate tenants completely, so
 three tenants queried through every read route never see one another's canary strings, and a forged
-workspace or object id is refused (403 or 404). Refusals are written to the audit trail."""
+workspace or object id is refused (403 or 404). Refusals are counted per client, apart from the audit chain."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.app import create_app
-from rag.auth import SYSTEM, Role, create_key
-from rag.store import AuditRow
+from rag.auth import Role, create_key
+from rag.store import AuditRow, DeniedRequestRow
 from tests.test_api_seed import Tenant, seed_tenant, seeded_context
 
 G = "global"  # an admin key bound to no workspace
@@ -42,9 +42,18 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("post", "/api/workspaces/{workspace}/proposals/{proposal_id}/reject"): "reviewer",
     ("post", "/api/workspaces/{workspace}/proposals/{proposal_id}/reopen"): "reviewer",
     ("post", "/api/workspaces/{workspace}/proposals/{proposal_id}/edit"): "reviewer",
+    ("post", "/api/workspaces/{workspace}/proposals/{proposal_id}/settle"): "reviewer",
+    ("get", "/api/workspaces/{workspace}/proposals/page"): "viewer",
+    ("get", "/api/workspaces/{workspace}/proposals/counts"): "viewer",
+    ("post", "/api/workspaces/{workspace}/proposals/bulk"): "reviewer",
+    ("get", "/api/workspaces/{workspace}/proposals/clause/{framework}/{clause_id}"): "viewer",
+    ("get", "/api/workspaces/{workspace}/not-applicable"): "viewer",
+    ("put", "/api/workspaces/{workspace}/not-applicable/{framework}/{clause_id}"): "reviewer",
+    ("delete", "/api/workspaces/{workspace}/not-applicable/{framework}/{clause_id}"): "reviewer",
     ("get", "/api/workspaces/{workspace}/audit"): "viewer",
     ("get", "/api/audit/verify"): G,
     ("get", "/api/audit/system"): G,
+    ("get", "/api/audit/denied"): G,
     ("get", "/api/workspaces/{workspace}/coverage"): "viewer",
     ("get", "/api/workspaces/{workspace}/areas"): "viewer",
     ("get", "/api/workspaces/{workspace}/narrative"): "viewer",
@@ -58,7 +67,8 @@ BELOW = {"reviewer": Role.viewer, "admin": Role.reviewer}
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    ctx = seeded_context(tmp_path_factory.mktemp("api"))
+    # this module walks every route anonymously (hundreds of refusals a minute): no refusal limit here
+    ctx = seeded_context(tmp_path_factory.mktemp("api"), denied_per_minute=1_000_000)
     tenants = {name: seed_tenant(ctx, name) for name in ("alpha", "beta", "gamma")}
     root, _ = create_key(ctx, Role.admin, None, name="root admin")
     with TestClient(create_app(ctx=ctx)) as client:
@@ -90,6 +100,7 @@ def operations(client: TestClient) -> list[tuple[str, str, dict]]:
 def fill(path: str, t: Tenant, proposal: str = "spare", **over) -> str:
     values = {"workspace": t.name, "document_id": t.documents[t.access_doc], "sha256": t.sha256,
               "proposal_id": t.proposals[proposal], "job_id": t.proposals["job"], "framework": "soc2-tsc-2017",
+              "clause_id": "CC6.1",
               "key_id": 1, **over}
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
 
@@ -107,6 +118,10 @@ def call(client: TestClient, method: str, url: str, headers: dict | None = None,
             kwargs["json"] = {"profile": {"company_overview": "A walk."}}
         elif url.endswith("/jobs"):
             kwargs["json"] = {"frameworks": ["soc2-tsc-2017"]}
+        elif url.endswith("/bulk"):
+            kwargs["json"] = {"action": "reject", "ids": [], "comment": "walk"}
+        elif "/not-applicable/" in url:
+            kwargs["json"] = {"reason": "walk"}
         else:
             kwargs["json"] = {"comment": "walk"}
     return client.request(method.upper(), url + ("?q=marker" if url.endswith("/search") else ""), **kwargs)
@@ -142,18 +157,21 @@ def test_every_route_needs_a_key_and_the_role(service):
     assert checked == len(REQUIRED) - 1
 
 
-def test_refusals_are_written_to_the_audit_trail(service):
-    client, tenants, _ = service
+def test_refusals_are_counted_per_client_apart_from_the_chain(service):
+    client, tenants, root = service
     t = tenants["beta"]
-    assert client.get("/api/workspaces/beta/proposals").status_code == 401
+    for _ in range(3):
+        assert client.get("/api/workspaces/beta/proposals").status_code == 401
     assert client.post(f"/api/workspaces/beta/proposals/{t.proposals['spare']}/approve", json={},
                        headers=t.header(Role.viewer)).status_code == 403
     with client.app.state.ctx.store.session() as s:
-        denied = list(s.scalars(select(AuditRow).where(AuditRow.action == "access.denied")))
-    anonymous = [e for e in denied if e.workspace == SYSTEM and e.target == "GET /api/workspaces/beta/proposals"]
-    assert anonymous and anonymous[-1].actor == "anonymous" and anonymous[-1].outcome == "unauthenticated"
-    mine = [e for e in denied if e.workspace == "beta" and e.outcome == "forbidden"]
-    assert mine and t.canary in mine[-1].actor and "/approve" in mine[-1].target
+        refusal_events = select(func.count()).where(AuditRow.target.like("%/api/workspaces/beta/proposals%"))
+        assert s.scalar(refusal_events) == 0  # no audit event per refusal
+        rows = {r.outcome: r for r in s.scalars(select(DeniedRequestRow).where(DeniedRequestRow.client == "testclient"))}
+    assert rows["unauthenticated"].count >= 3 and rows["unauthenticated"].actor == "anonymous"
+    assert t.canary in rows["forbidden"].actor and "/approve" in rows["forbidden"].last_target
+    listed = client.get("/api/audit/denied", headers=root).json()
+    assert any(r["client"] == "testclient" and r["outcome"] == "forbidden" and r["count"] >= 1 for r in listed)
 
 
 def test_revoked_key_is_refused_at_once(service):
@@ -169,8 +187,10 @@ def test_revoked_key_is_refused_at_once(service):
 def test_workspace_admin_stays_in_its_workspace(service):
     client, tenants, root = service
     alpha = tenants["alpha"].header(Role.admin)
-    assert client.post("/api/keys", json={"role": "admin"}, headers=alpha).json()["workspace"] == "alpha"
-    assert client.post("/api/keys", json={"role": "admin", "workspace": "beta"}, headers=alpha).status_code == 403
+    made = client.post("/api/keys", json={"role": "admin", "name": "Alpha Admin"}, headers=alpha)
+    assert made.json()["workspace"] == "alpha"
+    assert client.post("/api/keys", json={"role": "admin", "workspace": "beta", "name": "Beta Admin"},
+                       headers=alpha).status_code == 403
     assert client.post("/api/workspaces", json={"name": "delta"}, headers=alpha).status_code == 403
     beta_key = next(k for k in client.get("/api/keys", headers=root).json() if k["workspace"] == "beta")
     assert client.delete(f"/api/keys/{beta_key['id']}", headers=alpha).status_code == 404

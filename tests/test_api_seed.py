@@ -93,5 +93,5 @@ def seed_tenant(ctx: Context, name: str, canary: str | None = None) -> Tenant:
     return tenant
 
 
-def seeded_context(base: Path) -> Context:
-    return Context(Settings.load("offline", data_dir=base / "data", max_file_mb=1.0))
+def seeded_context(base: Path, **settings) -> Context:
+    return Context(Settings.load("offline", data_dir=base / "data", max_file_mb=1.0, **settings))

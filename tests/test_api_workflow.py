@@ -14,6 +14,7 @@ from api.cli import app as cli
 from rag.auth import Role, authenticate
 from rag.store import AuditRow
 from tests.test_api_seed import ACCESS_REVIEW, LESSONS, MFA, access_policy, seed_tenant, seeded_context
+from tests.test_web import sign_in
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,8 @@ def test_new_version_sends_changed_citations_back_to_review(acme):
     assert decide(client, t, "spare", "approve").status_code == 409  # no citation survived
     queue = client.get("/api/workspaces/acme/proposals?status=needs-review", headers=t.header(Role.viewer)).json()
     assert {p["id"] for p in queue} == set(drift["needs_review"])
-    browser = TestClient(client.app, cookies={"ctrlmap_key": t.keys[Role.viewer]})
+    browser = TestClient(client.app)
+    sign_in(browser, t.keys[Role.viewer])
     page = browser.get("/w/acme/review?status=needs-review")
     assert page.status_code == 200 and "CC6.1" in page.text and "A.5.18" in page.text
 

@@ -7,6 +7,7 @@ CTRLMAP_SCREENSHOTS=evals/reports/screenshots to refresh the committed ones."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import socket
 import tempfile
 import threading
@@ -18,7 +19,7 @@ import pytest
 from rag.auth import Role, create_key
 from rag.ingest.pipeline import ingest_bytes
 from rag.models import Action, Status
-from rag.review import apply_drift, decide, list_proposals
+from rag.review import apply_drift, decide, get_proposal, list_proposals
 from rag.samples import add_manual, sample_dir
 from tests.test_web import HOSTILE, HOSTILE_NAME, HOSTILE_QUOTE
 
@@ -60,9 +61,6 @@ def _drift_one(ctx, workspace: str) -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
-
-    from api.app import create_app
     from rag.context import Context
     from rag.demo import run_demo
     from rag.settings import Settings
@@ -77,6 +75,21 @@ def server(tmp_path_factory):
     key, _ = create_key(ctx, Role.reviewer, "demo", name="Priya Raman")
     untrusted_key, _ = create_key(ctx, Role.reviewer, untrusted, name="Sam Tester")
     admin_key, _ = create_key(ctx, Role.admin, "demo", name="Alex Admin")
+    target = (_uncovered_proposal(ctx, "demo", "iso27001-2022"), "iso27001-2022")
+    clause = get_proposal(ctx, "demo", target[0]).clause_id
+    with serve(ctx) as url:
+        yield {"url": url, "key": key, "drifted": drifted, "hostile": hostile, "target": target,
+               "target_clause": clause, "untrusted_key": untrusted_key, "admin_key": admin_key}
+    ctx.close()
+
+
+@contextmanager
+def serve(ctx):
+    """The app on a free port of 127.0.0.1 in a uvicorn thread, for as long as the block runs; yields its URL."""
+    import uvicorn
+
+    from api.app import create_app
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -87,12 +100,11 @@ def server(tmp_path_factory):
         if uv.started:
             break
         time.sleep(0.025)
-    target = (_uncovered_proposal(ctx, "demo", "iso27001-2022"), "iso27001-2022")
-    yield {"url": f"http://127.0.0.1:{port}", "key": key, "drifted": drifted, "hostile": hostile, "target": target,
-           "untrusted_key": untrusted_key, "admin_key": admin_key}
-    uv.should_exit = True
-    thread.join(10)
-    ctx.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uv.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture
@@ -149,6 +161,7 @@ def test_sign_in_approve_from_the_queue_and_see_coverage_change(page, server):
     page.keyboard.press("k")
     assert page.get_attribute("#queue .item.sel", "data-id") == first
 
+    page.goto(f"{server['url']}/w/demo/review?framework={framework}&clause={server['target_clause']}")  # paged queue
     item = page.locator(f'#queue .item[data-id="{target}"]')
     item.click()
     page.wait_for_selector(f'#detail .d-head[data-id="{target}"]')

@@ -22,7 +22,7 @@ def get_coverage(access: ViewerIn, ctx: ContextDep,
                  clauses: Annotated[bool, Query(description="Include every clause (false: the summary only)")] = True
                  ) -> CoveragePublic:
     """Coverage of each framework by the workspace's mappings. Role: viewer."""
-    unknown = [k for k in framework if k not in ctx.catalog.frameworks]
+    unknown = [k for k in framework if not ctx.catalog.known(k)]
     if unknown:
         raise NotFound(f"no framework {unknown[0]!r}")
     report = coverage(ctx, access.workspace, framework or None)

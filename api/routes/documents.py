@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import AdminIn, ContextDep, ViewerIn
+from api.deps import UPLOAD_BODY, AdminIn, ContextDep, Upload, ViewerIn, read_upload
 from api.schemas import DriftPublic, DocumentPublic, SearchHitPublic, TextWindowPublic, UploadPublic, VersionPublic
 from rag import documents, workflows
 from rag.corpus import load_passages
@@ -24,17 +24,15 @@ def list_documents(access: ViewerIn, ctx: ContextDep) -> list[dict]:
     return documents.list_documents(ctx, access.workspace)
 
 
-@router.post("/documents", response_model=UploadPublic, status_code=201,
+@router.post("/documents", response_model=UploadPublic, status_code=201, openapi_extra=UPLOAD_BODY,
              responses={400: {"description": "bad file name"}, 413: {"description": "too large"},
                         415: {"description": "unsupported type"}, 422: {"description": "cannot be ingested"}})
-def upload_document(access: AdminIn, ctx: ContextDep, response: Response, file: UploadFile,
-                    name: Annotated[str | None, Form(description="Document name [default: the file name]")] = None
-                    ) -> UploadPublic:
-    """Ingest a file as a new document or a new version of one; a new version sends mappings whose quotes
-    disappeared back to review. Role: admin."""
-    limit = int(ctx.settings.max_file_mb * 1024 * 1024)
-    data = file.file.read(limit + 1)
-    result = workflows.ingest_upload(ctx, access.workspace, name or file.filename or "", data, access.actor)
+def upload_document(access: AdminIn, ctx: ContextDep, response: Response,
+                    upload: Annotated[Upload, Depends(read_upload)]) -> UploadPublic:
+    """Ingest a file (multipart field `file`, optional `name`) as a new document or a new version of one; a
+    new version sends mappings whose quotes disappeared back to review. Role: admin."""
+    result = workflows.ingest_upload(ctx, access.workspace, upload.name or upload.filename, upload.data,
+                                     access.actor)
     if result.status == "unchanged":
         response.status_code = 200
     return UploadPublic(**{**result.as_dict(), "drift": DriftPublic(**result.drift.__dict__) if result.drift else None})

@@ -27,7 +27,7 @@ def list_clauses(framework: str, principal: Viewer, ctx: ContextDep,
                  assessable: Annotated[bool | None, Query(description="Only assessable clauses (or only not).")] = None,
                  ) -> list[ClausePublic]:
     """A framework's clauses in catalog order. Role: viewer."""
-    if framework not in ctx.catalog.frameworks:
+    if not ctx.catalog.known(framework):
         raise NotFound(f"no framework {framework!r}", target=f"framework:{framework[:64]}")
     fw = ctx.catalog.framework(framework)
     return [ClausePublic.model_validate(c) for c in fw.clauses

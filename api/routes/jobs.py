@@ -17,9 +17,10 @@ router = APIRouter(prefix="/api/workspaces/{workspace}/jobs", tags=["jobs"])
 def start_job(body: JobCreate, access: AdminIn, ctx: ContextDep) -> JobPublic:
     """Queue a mapping run for the chosen frameworks; poll the job for progress. Role: admin."""
     keys = body.frameworks or ctx.catalog.primary()
-    unknown = [k for k in keys if k not in ctx.catalog.frameworks]
+    unknown = [k for k in keys if not ctx.catalog.known(k)]
     if unknown:
         raise NotFound(f"no framework {unknown[0]!r}")
+    keys = ctx.catalog.keys(keys)  # aliases (soc2, iso27001, ...) to keys
     return JobPublic.model_validate(jobs.submit(ctx, access.workspace, "mapping", {"frameworks": keys}, access.actor))
 
 

@@ -1,24 +1,26 @@
-"""Proposals: the review queue (filter by framework, status, confidence), one proposal with its clause, the
-cited text in context and its decision history, and a person's decisions. Approving one proposes the same
+"""Proposals: the review queue (filters, search, natural clause order, pages with a true total, live counts),
+the candidates of one clause side by side, one proposal with its clause, the cited text in context and its
+decision history, and a person's decisions, one at a time or in bulk. Approving one proposes the same
 evidence for crosswalk-linked clauses (still proposals, awaiting a person)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import ContextDep, ReviewerIn, ViewerIn
 from api.routes.documents import text_window
-from api.schemas import (ClausePublic, CitationPublic, DecisionCreate, DecisionPublic, DecisionResultPublic,
-                         ProposalDetailPublic, ProposalPublic, ProposalUpdate)
-from rag import review, workflows
+from api.schemas import (BulkDecisionCreate, BulkResultPublic, ClauseCandidatesPublic, ClausePublic, CitationPublic,
+                         DecisionCreate, DecisionPublic, DecisionResultPublic, ProposalDetailPublic,
+                         ProposalPagePublic, ProposalPublic, ProposalUpdate, QueueCountPublic, QueueFilterIn)
+from rag import queue, review, workflows
+from rag.applicability import list_not_applicable
 from rag.context import Context
 from rag.documents import version_text
 from rag.models import Action, Coverage, Proposal
 
 router = APIRouter(prefix="/api/workspaces/{workspace}/proposals", tags=["proposals"])
-StatusFilter = Literal["proposed", "approved", "rejected", "needs-review"]
 
 
 def proposal_public(ctx: Context, p: Proposal) -> ProposalPublic:
@@ -32,19 +34,73 @@ def proposal_public(ctx: Context, p: Proposal) -> ProposalPublic:
         citations=[CitationPublic.model_validate(c) for c in p.citations], updated_at=p.updated_at)
 
 
+def _filter(ctx: Context, framework: str | None, status: str | None, document_id: int | None,
+            clause_id: str | None, area: str | None, method: str | None, min_confidence: float | None,
+            max_confidence: float | None, search: str | None) -> queue.Filter:
+    return queue.Filter(framework=ctx.catalog.key(framework) if framework else None, status=status,
+                        document_id=document_id, clause_id=clause_id, area=area, method=method,
+                        min_confidence=min_confidence, max_confidence=max_confidence, search=search)
+
+
+FilterQuery = Annotated[QueueFilterIn, Query()]
+SortQuery = Annotated[str, Query(pattern=r"^-?(clause|confidence|document|status)$",
+                                 description="clause (natural order), confidence, document or status; "
+                                             "a leading - reverses it")]
+
+
+def _page(ctx: Context, workspace: str, f: QueueFilterIn, sort: str, limit: int, offset: int) -> queue.Page:
+    return queue.page(ctx, workspace, _filter(ctx, **f.model_dump()), sort, limit, offset)
+
+
 @router.get("", response_model=list[ProposalPublic])
-def list_proposals(access: ViewerIn, ctx: ContextDep,
-                   framework: str | None = None, status: StatusFilter | None = None,
-                   min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
-                   max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
-                   clause_id: str | None = None, document_id: int | None = None,
+def list_proposals(access: ViewerIn, ctx: ContextDep, response: Response, f: FilterQuery, sort: SortQuery = "clause",
                    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                    offset: Annotated[int, Query(ge=0)] = 0) -> list[ProposalPublic]:
-    """Proposals of the workspace, by framework and clause, most confident first. Role: viewer."""
-    items = review.list_proposals(ctx, access.workspace, framework=framework, status=status, clause_id=clause_id,
-                                  document_id=document_id, min_confidence=min_confidence,
-                                  max_confidence=max_confidence, limit=limit, offset=offset)
-    return [proposal_public(ctx, p) for p in items]
+    """Proposals of the workspace, filtered, searched and sorted (clauses in natural order). The headers
+    X-Total-Count and X-Next-Offset say how many match in all and where the next page starts. Role: viewer."""
+    page = _page(ctx, access.workspace, f, sort, limit, offset)
+    response.headers["X-Total-Count"] = str(page.total)
+    if page.next_offset is not None:
+        response.headers["X-Next-Offset"] = str(page.next_offset)
+    return [proposal_public(ctx, p) for p in page.items]
+
+
+@router.get("/page", response_model=ProposalPagePublic)
+def proposal_page(access: ViewerIn, ctx: ContextDep, f: FilterQuery, sort: SortQuery = "clause",
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                  offset: Annotated[int, Query(ge=0)] = 0) -> ProposalPagePublic:
+    """One page of the queue with the true total and the live counts per framework. Role: viewer."""
+    page = _page(ctx, access.workspace, f, sort, limit, offset)
+    return ProposalPagePublic(items=[proposal_public(ctx, p) for p in page.items], total=page.total,
+                              offset=page.offset, limit=page.limit, next_offset=page.next_offset,
+                              counts=queue.counts(ctx, access.workspace))
+
+
+@router.get("/counts", response_model=list[QueueCountPublic])
+def proposal_counts(access: ViewerIn, ctx: ContextDep) -> list[QueueCountPublic]:
+    """To review, approved, rejected and not applicable, per framework. Role: viewer."""
+    return queue.counts(ctx, access.workspace)
+
+
+@router.post("/bulk", response_model=BulkResultPublic)
+def bulk(body: BulkDecisionCreate, access: ReviewerIn, ctx: ContextDep) -> BulkResultPublic:
+    """One decision on many proposals: the chosen `ids`, or all that match `filter` now. Each is its own audited
+    decision; the result says how many were decided and how many skipped, and why. Role: reviewer."""
+    where = _filter(ctx, **body.filter.model_dump()) if body.filter is not None else None
+    result = queue.decide_many(ctx, access.workspace, Action(body.action), access.actor, body.comment,
+                               ids=body.ids, where=where, seen=body.seen)
+    return BulkResultPublic(**result.as_dict(), counts=queue.counts(ctx, access.workspace))
+
+
+@router.get("/clause/{framework}/{clause_id}", response_model=ClauseCandidatesPublic)
+def clause_candidates(framework: str, clause_id: str, access: ViewerIn, ctx: ContextDep) -> ClauseCandidatesPublic:
+    """Every candidate passage of one clause side by side, and whether it is marked not applicable. Role: viewer."""
+    clause = ctx.catalog.clause(framework, clause_id)
+    marked = next((na for na in list_not_applicable(ctx, access.workspace)
+                   if (na["framework"], na["clause_id"]) == (clause.framework, clause.id)), None)
+    return ClauseCandidatesPublic(clause=ClausePublic.model_validate(clause), not_applicable=marked,
+                                  candidates=[proposal_public(ctx, p) for p in
+                                              queue.clause_view(ctx, access.workspace, clause.framework, clause.id)])
 
 
 @router.get("/{proposal_id}", response_model=ProposalDetailPublic)
@@ -70,7 +126,8 @@ def _decide(ctx: Context, access, proposal_id: int, action: Action, comment: str
     decided = workflows.decide(ctx, access.workspace, proposal_id, access.actor, action, comment, edit)
     made = [d for d in review.derived(ctx, access.workspace, proposal_id) if d.id in decided.propagated]
     return DecisionResultPublic(proposal=proposal_public(ctx, decided.proposal),
-                                propagated=[proposal_public(ctx, d) for d in made])
+                                propagated=[proposal_public(ctx, d) for d in made], unchanged=bool(decided.skipped),
+                                note=f"{decided.skipped}: nothing recorded" if decided.skipped else None)
 
 
 @router.post("/{proposal_id}/approve", response_model=DecisionResultPublic)
@@ -89,6 +146,16 @@ def reject(proposal_id: int, body: DecisionCreate, access: ReviewerIn, ctx: Cont
 def reopen(proposal_id: int, body: DecisionCreate, access: ReviewerIn, ctx: ContextDep) -> DecisionResultPublic:
     """Send a decided proposal back to the queue. Role: reviewer."""
     return _decide(ctx, access, proposal_id, Action.reopen, body.comment)
+
+
+@router.post("/{proposal_id}/settle", response_model=BulkResultPublic)
+def settle(proposal_id: int, body: DecisionCreate, access: ReviewerIn, ctx: ContextDep) -> BulkResultPublic:
+    """Approve this proposal and reject the other open candidates of its clause, each an audited decision.
+    Role: reviewer."""
+    p = review.get_proposal(ctx, access.workspace, proposal_id)
+    result = queue.settle_clause(ctx, access.workspace, p.framework, p.clause_id, proposal_id, access.actor,
+                                 body.comment)
+    return BulkResultPublic(**result.as_dict(), counts=queue.counts(ctx, access.workspace))
 
 
 @router.post("/{proposal_id}/edit", response_model=DecisionResultPublic)

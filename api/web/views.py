@@ -1,44 +1,78 @@
-"""What the pages show, shaped for the templates: the review queue, the heatmap, the area grid and the
-narrative with numbered citations. Plain data only; the templates escape every string."""
+"""What the pages show, shaped for the templates: the review queue (a page of it, with its filter and counts),
+the heatmap, the area grid, a document's sections and the narrative with numbered citations. Plain data only;
+the templates escape every string."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote, urlencode
 
 from rag.context import Context
 from rag.coverage import FOCUS_AREAS, CoverageReport, by_area
-from rag.models import NarrativeSection, Proposal
-from rag.review import list_proposals
+from rag.models import NarrativeSection
+from rag import queue
 
 QUEUE = "queue"  # proposed and needs-review together
 STATUSES = [(QUEUE, "To review"), ("needs-review", "Changed"), ("approved", "Approved"),
             ("rejected", "Rejected"), ("all", "All")]
-QUEUE_LIMIT = 600
+SORTS = [("clause", "Clause"), ("-confidence", "Confidence ↓"), ("confidence", "Confidence ↑"),
+         ("document", "Document"), ("status", "Status")]
+METHODS = ["offline", "llm", "crosswalk", "manual"]
+PAGE_SIZES = (25, 50, 100, 200)
+
+
+def clause_href(workspace: str, framework: str, clause_id: str) -> str:
+    """The review page opened on one clause: all its candidates side by side, or the gap to mark not applicable."""
+    query = urlencode({"status": "all", "framework": framework, "clause": clause_id, "view": "clause"})
+    return f"/w/{quote(workspace)}/review?{query}"
 
 
 def short_names(ctx: Context) -> dict[str, str]:
     return {k: ctx.catalog.framework(k).short for k in ctx.catalog.primary()}
 
 
-def queue(ctx: Context, workspace: str, status: str, framework: str | None, min_confidence: float | None
-          ) -> list[dict]:
-    def fetch(st: str | None) -> list[Proposal]:
-        return list_proposals(ctx, workspace, framework=framework, status=st, min_confidence=min_confidence,
-                              limit=QUEUE_LIMIT)
+@dataclass
+class QueueView:
+    """What the review page shows: one page of the filtered queue, the filter itself, and the counts."""
 
-    if status == QUEUE:
-        items = fetch("needs-review") + fetch("proposed")
-    else:
-        items = fetch(None if status == "all" else status)
+    items: list[dict]
+    total: int
+    offset: int
+    limit: int
+    filter: dict  # the filter as the bulk API takes it
+    counts: list[dict]
+    tab_counts: dict[str, int]
+
+    @property
+    def pages(self) -> dict:
+        prev = max(0, self.offset - self.limit) if self.offset else None
+        nxt = self.offset + self.limit if self.offset + self.limit < self.total else None
+        return {"first": self.offset + 1 if self.total else 0, "last": min(self.total, self.offset + self.limit),
+                "prev": prev, "next": nxt, "last_offset": max(0, (self.total - 1) // self.limit * self.limit)}
+
+
+def queue_view(ctx: Context, workspace: str, f: queue.Filter, sort: str, limit: int, offset: int) -> QueueView:
+    found = queue.page(ctx, workspace, f, sort, limit, offset)
     shorts = short_names(ctx)
-    out = []
-    for p in items[:QUEUE_LIMIT]:
+    items = []
+    for p in found.items:
         clause = ctx.catalog.find(p.framework, p.clause_id)
-        out.append({"id": p.id, "framework": shorts.get(p.framework, p.framework), "clause_id": p.clause_id,
-                    "title": clause.title if clause else "", "document": p.document_name, "status": p.status.value,
-                    "confidence": p.confidence,
-                    "method": p.method.value})
-    return out
+        items.append({"id": p.id, "framework": shorts.get(p.framework, p.framework), "framework_key": p.framework,
+                      "clause_id": p.clause_id, "title": clause.title if clause else "", "document": p.document_name,
+                      "status": p.status.value, "confidence": p.confidence, "method": p.method.value,
+                      "updated_at": p.updated_at.isoformat()})
+    counts = queue.counts(ctx, workspace)
+    return QueueView(items=items, total=found.total, offset=found.offset, limit=found.limit,
+                     filter={k: v for k, v in f.__dict__.items() if v not in (None, "")}, counts=counts,
+                     tab_counts=tab_counts(counts, f.framework))
+
+
+def tab_counts(counts: list[dict], framework: str | None) -> dict[str, int]:
+    """The number beside each status tab, for the chosen framework or all of them."""
+    rows = [c for c in counts if not framework or c["framework"] == framework]
+    total = lambda key: sum(c[key] for c in rows)  # noqa: E731
+    return {QUEUE: total("to_review"), "needs-review": total("needs_review"), "approved": total("approved"),
+            "rejected": total("rejected"), "all": total("to_review") + total("approved") + total("rejected")}
 
 
 def heat(report: CoverageReport) -> dict:

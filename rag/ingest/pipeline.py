@@ -11,23 +11,23 @@ module directly: `rag.workflows.ingest_documents` does.
 
 from __future__ import annotations
 
-import glob
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
+from rag import placeholders
 from rag.context import Context
 from rag.corpus import document_title
 from rag.errors import BadPath, IngestError, TooLarge
 from rag.index import BATCH, passage_document
 from rag.ingest.chunk import chunk
 from rag.ingest.parse import parse_bytes
+from rag.ingest.select import select_files
 from rag.ingest.versions import IngestResult, current_version, restore_version, store_version
 from rag.models import Passage, sha256_hex
 
-SKIP_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 log = logging.getLogger(__name__)
 
 __all__ = ["IngestResult", "check_name", "collect", "ingest_paths", "ingest_file", "ingest_bytes"]
@@ -45,20 +45,11 @@ def check_name(name: str) -> str:
     return "/".join(p for p in parts if p)
 
 
-def collect(paths: list[str]) -> list[tuple[str, Path]]:
-    """Expand files, folders (recursively) and globs into (document name, path) pairs."""
-    out: list[tuple[str, Path]] = []
-    for arg in paths:
-        matches = [Path(m) for m in sorted(glob.glob(arg, recursive=True))] if glob.has_magic(arg) else [Path(arg)]
-        for path in matches:
-            if path.is_dir():
-                for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                    rel = file.relative_to(path)
-                    if not any(part.startswith(".") for part in rel.parts) and file.name not in SKIP_NAMES:
-                        out.append((rel.as_posix(), file))
-            else:
-                out.append((path.name, path))
-    return out
+def collect(paths: list[str], include: list[str] | tuple = (), exclude: list[str] | tuple = ()
+            ) -> list[tuple[str, Path]]:
+    """Expand files, folders (recursively) and globs into (document name, path) pairs of the documents among
+    them (select.py decides which files are documents and says why the others are skipped)."""
+    return select_files(paths, include, exclude).files
 
 
 class IndexBatch:
@@ -168,6 +159,7 @@ def ingest_bytes(ctx: Context, workspace: str, name: str, data: bytes, batch: In
         title = None
     else:
         parsed = parse_bytes(data, name, ctx.settings)
+        parsed.warnings.extend(filter(None, [placeholders.warning(parsed.text)]))
         passages = chunk(parsed, sha, ctx.settings.chunk_tokens, ctx.settings.chunk_overlap,
                          ctx.settings.min_section_tokens)
         result, stored = store_version(ctx, workspace, name, data, sha, parsed, passages, actor)

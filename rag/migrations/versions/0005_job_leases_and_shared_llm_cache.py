@@ -4,8 +4,8 @@ Jobs (rag.jobs) carry the worker holding their lease, when the lease expires and
 claimed; the claim query reads runs by status and age. The language-model reply cache moves into the database
 (`llm_replies`, rag.llm_cache) so every process shares it.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-03 10:30:59.741177
 
 """
@@ -16,8 +16,8 @@ from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0003'
-down_revision: Union[str, Sequence[str], None] = '0002'
+revision: str = '0005'
+down_revision: Union[str, Sequence[str], None] = '0004'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

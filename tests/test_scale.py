@@ -82,16 +82,18 @@ def shared_env(tmp_path, database_url, chroma_url, monkeypatch):
 
 
 def cli(*args: str) -> str:
+    """stdout of a CLI call that must succeed (hints and progress go to stderr)."""
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def seeded(env) -> str:
     """The sample policies ingested into the test's workspace; returns an admin key for it."""
     with sample_dir() as sample:
         cli("ingest", str(sample / "policies"))
-    return json.loads(cli("keys", "create", "--role", "admin", "--workspace", env["CTRLMAP_WORKSPACE"], "--json"))["key"]
+    return json.loads(cli("keys", "create", "--role", "admin", "--name", "scale admin", "--workspace",
+                          env["CTRLMAP_WORKSPACE"], "--json"))["key"]
 
 
 class Server:

@@ -9,7 +9,6 @@ client and minute (`rag.denials`), apart from the audit chain.
 
 from __future__ import annotations
 
-import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -20,17 +19,18 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from api.gate import Gate, SecurityHeaders, client_of
 from api.routes import ROUTERS
-from api.routes.jobs import MappingJobs
 from api.web import STATIC_DIR
 from api.web.pages import error_page
 from api.web.pages import router as web_router
-from rag import __version__
+from rag import __version__, jobs
 from rag.context import Context
 from rag.denials import Denials
 from rag.errors import CtrlmapError, Forbidden, Unauthorized
 from rag.settings import Settings
 
-def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, ctx: Context | None = None, worker: bool = True) -> FastAPI:
+    """`worker`: also run queued jobs on a thread of this process (the single-process setup); `ctrlmap serve
+    --workers N` runs them in N worker processes instead."""
     owned = ctx is None
     ctx = ctx or Context(settings)
     _ = ctx.catalog  # load (and validate) the catalog before the first request
@@ -38,7 +38,8 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        app.state.jobs.shutdown()
+        if app.state.worker:
+            app.state.worker.stop.set()
         app.state.denials.flush()
         if owned:
             ctx.close()
@@ -47,8 +48,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
                   description="Map company policies to SOC 2, ISO 27001, ISO 42001 and NIST AI RMF with verbatim "
                               "citations; a person approves every mapping. Send `Authorization: Bearer <key>`.")
     app.state.ctx = ctx
-    app.state.heavy_work = threading.Lock()
-    app.state.jobs = MappingJobs(ctx, app.state.heavy_work)
+    app.state.worker = jobs.start_thread(ctx) if worker else None
     app.state.denials = Denials(ctx)
     for router in ROUTERS:
         app.include_router(router)

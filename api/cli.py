@@ -281,9 +281,10 @@ def index_check() -> None:
 
 
 def _register_subcommands() -> None:
-    from api import cli_db, cli_deliver, cli_review, cli_serve
+    from api import cli_db, cli_deliver, cli_review, cli_scale, cli_serve
 
     cli_db.register(app)
+    cli_scale.register(app)
     cli_review.register(app)
     cli_serve.register(app)
     cli_deliver.register(app)

@@ -93,3 +93,15 @@ def bench_map(sizes: list[int] = typer.Option([300, 5000], "--size", help="Corpu
 
     for row in run(sizes, loop_clauses, log=lambda line: console.print(line, highlight=False)):
         console.print(table(f"bench map: {row['documents']} documents", [row]))
+
+
+@bench_app.command("scale")
+@handle_errors
+def bench_scale(workspaces: int = typer.Option(20), documents: int = typer.Option(500, help="Per workspace."),
+                reviewers: int = typer.Option(50), decisions: int = typer.Option(2000),
+                pg_url: str = typer.Option("postgresql://postgres@127.0.0.1:5432/test")) -> None:
+    """2 API + 2 worker processes, a Chroma server and PostgreSQL: ingest and map while reviewers decide."""
+    from evals.bench.scale import main
+
+    raise typer.Exit(main(["--workspaces", str(workspaces), "--documents", str(documents), "--reviewers",
+                           str(reviewers), "--decisions", str(decisions), "--pg-url", pg_url]))

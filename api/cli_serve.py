@@ -20,23 +20,37 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def serve(host: Optional[str] = typer.Option(None, help="Address to listen on [default: 127.0.0.1]."),
           port: Optional[int] = typer.Option(None, help="Port [default: 8000]."),
-          log_level: str = typer.Option("info", help="uvicorn log level.")) -> None:
+          log_level: str = typer.Option("info", help="uvicorn log level."),
+          workers: int = typer.Option(0, min=0, help="Run background jobs in N `ctrlmap worker` processes "
+                                      "[default: 0, on a thread of this process]."),
+          processes: int = typer.Option(1, min=1, help="API processes sharing the port.")) -> None:
     """Run the API (OpenAPI at /openapi.json) and the reviewer's web pages."""
     import uvicorn
 
     from api.app import create_app
-
+    from api.cli_scale import serve_in_processes, spawn_workers
     from rag.audit_key import load_key
+    from rag.index import require_shared_index
 
     ctx = context()
     host, port = host or ctx.settings.host, port or ctx.settings.port
     key = load_key(ctx.settings)  # fail now, not at the first decision, when the audit key is unusable
-    app = create_app(ctx=ctx)
+    if workers or processes > 1:
+        require_shared_index(ctx.settings)
+    app = create_app(ctx=ctx, worker=not workers) if processes == 1 else None
+    spawned = spawn_workers(workers)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]listening on {host}[/]: put TLS in front of it; keys travel in every request")
     console.print(f"ctrlmap on [bold]http://{host}:{port}/[/] (data in {ctx.settings.data_dir.resolve()}; audit "
                   f"chain key {key.key_id} from {key.source})", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    try:
+        if app is None:
+            serve_in_processes(processes, not workers, host=host, port=port, log_level=log_level)
+        else:
+            uvicorn.run(app, host=host, port=port, log_level=log_level)
+    finally:
+        for process in spawned:
+            process.terminate()
 
 
 @keys_app.command("create")

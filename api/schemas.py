@@ -423,3 +423,5 @@ class JobPublic(Public):
     stats: dict
     started_at: datetime
     finished_at: datetime | None
+    worker: str | None = Field(None, description="The worker process holding (or last holding) the job's lease.")
+    attempts: int = Field(0, description="How many times a worker claimed it (more than one: a worker died).")

@@ -4,6 +4,7 @@ Which version is current, and the texts, come from `rag.corpus`."""
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from rag.context import Context
 from rag.corpus import (current_version_row, current_versions, load_passages, texts_by_sha,  # noqa: F401
@@ -14,7 +15,8 @@ from rag.store import DocumentRow, PassageRow, SectionRow
 
 def list_documents(ctx: Context, workspace: str) -> list[dict]:
     with ctx.store.session() as s:
-        docs = s.scalars(select(DocumentRow).where(DocumentRow.workspace == workspace).order_by(DocumentRow.name))
+        docs = s.scalars(select(DocumentRow).options(selectinload(DocumentRow.versions))  # one query, no texts
+                         .where(DocumentRow.workspace == workspace).order_by(DocumentRow.name))
         counts = dict(s.execute(select(PassageRow.document_id, func.count(PassageRow.id))
                                 .where(PassageRow.workspace == workspace, PassageRow.current.is_(True),
                                        PassageRow.hidden.is_(False))

@@ -206,7 +206,11 @@ class ResponseCache:
                        (key, model, prompt, json.dumps(reply)))
 
 
-def open_cache(settings: Settings) -> ResponseCache:
+def open_cache(settings: Settings):
+    if settings.database_url:  # a server database: every process (and host) shares the cache through it
+        from rag.llm_cache import DatabaseCache
+
+        return DatabaseCache(settings.db_url)
     return ResponseCache(Path(settings.data_dir) / "llm-cache.sqlite")
 
 

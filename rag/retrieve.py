@@ -1,10 +1,12 @@
 """Candidate retrieval for many clauses at once.
 
 Each clause is queried three ways (everything known about it; its title and keywords; its title and the
-language a policy meeting it would use). For every query, lexical (BM25) and dense (static embeddings)
-scores against every current passage are two matrix products, not one query per clause; they are
-standardized per clause and pooled per document (mean of the two best passages). Whole-document BM25 and
-title similarity complete the evidence the scorer combines.
+language a policy meeting it would use). For every query, lexical (BM25) scores against every current
+passage are one sparse matrix product; dense candidates come from the vector index (Chroma), queried with
+all clause vectors in a few batches: each clause's nearest passages keep their exact similarity, the rest
+rank below its last candidate. Both are standardized per clause (the dense mean and spread measured on a
+sample of the workspace's vectors, all of them in a small workspace) and pooled per document (mean of the
+two best passages). Whole-document BM25 and title similarity complete the evidence the scorer combines.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from rag.models import Clause, Passage
 __all__ = ["Corpus", "Signals", "load_passages", "retrieve"]  # Corpus and load_passages belong to rag.corpus
 
 VARIANTS = ("full", "keywords", "policy")
+SAMPLE = 4096  # passage vectors that measure each clause's similarity distribution
+BLOCK = 128  # clauses scored at once: bounds the clause x passage matrices alive at a time
 
 
 # --- lexical --------------------------------------------------------------------------------------------
@@ -81,11 +85,16 @@ class LexicalIndex:
 # --- signals --------------------------------------------------------------------------------------------
 
 
-def standardize(m: np.ndarray) -> np.ndarray:
-    """Per row (clause): subtract the mean, divide by the standard deviation."""
+def standardize(m: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """Per row (clause): subtract the mean, divide by the standard deviation (in `m` itself with `inplace`:
+    clause x passage matrices are large)."""
     mean = m.mean(axis=1, keepdims=True)
-    std = m.std(axis=1, keepdims=True)
-    return (m - mean) / np.maximum(std, 1e-6)
+    std = np.maximum(m.std(axis=1, keepdims=True), 1e-6)
+    if not inplace:
+        return (m - mean) / std
+    m -= mean
+    m /= std
+    return m
 
 
 def clause_queries(clause: Clause) -> dict[str, str]:
@@ -141,6 +150,38 @@ def _context_tokens(corpus: Corpus) -> list[list[str]]:
     return [tokens[k] for k in keys]
 
 
+def dense_scores(ctx: Context, workspace: str, position: dict[str, int], qvecs: np.ndarray, sample: np.ndarray
+                 ) -> np.ndarray:
+    """Clause x passage standardized similarity: exact for each clause's nearest passages in the vector index,
+    the clause's last candidate's similarity for every other passage (`position`: passage id -> column)."""
+    reference = qvecs @ sample.T
+    out = np.empty((len(qvecs), len(position)), dtype=np.float32)
+    for row, (ids, sims) in enumerate(ctx.index.nearest(workspace, qvecs, ctx.settings.dense_candidates)):
+        out[row] = sims[-1] if len(sims) else reference[row].min(initial=0.0)
+        keep = [(position[i], x) for i, x in zip(ids, sims) if i in position]
+        if keep:
+            cols, values = zip(*keep)
+            out[row, list(cols)] = values
+    out -= reference.mean(axis=1, keepdims=True)
+    out /= np.maximum(reference.std(axis=1, keepdims=True), 1e-6)
+    return out
+
+
+def _sample_vectors(ctx: Context, workspace: str, corpus: Corpus) -> np.ndarray:
+    step = max(1, -(-len(corpus.passages) // SAMPLE))
+    return ctx.index.vectors(workspace, [p.id for p in corpus.passages[::step]])
+
+
+def _lexical_indexes(corpus: Corpus, segments: list[tuple[int, int]]) -> tuple[LexicalIndex, LexicalIndex]:
+    """BM25 over passages (with their title and headings) and over whole documents. The token lists, the
+    largest objects of a run, are dropped as soon as the indexes are built."""
+    raw = tokenize([p.text for p in corpus.passages])
+    context = _context_tokens(corpus)  # title and heading path, which every passage is indexed under
+    lexical = LexicalIndex(tokens=[c + r for c, r in zip(context, raw)])
+    del context
+    return lexical, LexicalIndex(tokens=[[t for i in range(s, e) for t in raw[i]] for s, e in segments])
+
+
 def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus | None = None) -> Signals:
     corpus = corpus or load_passages(ctx, workspace)
     documents, segments = _segments(corpus.document_ids)
@@ -150,28 +191,32 @@ def retrieve(ctx: Context, workspace: str, clauses: list[Clause], corpus: Corpus
     if not n_p or not n_c:
         return empty
     sync_index(ctx, workspace, corpus=corpus)
-    raw = tokenize([p.text for p in corpus.passages])
     titles = [corpus.titles.get(int(d), "") + " " + corpus.names.get(int(d), "").rsplit(".", 1)[0].replace("-", " ")
               for d in documents]
-    context = _context_tokens(corpus)  # title and heading path, which every passage is indexed under
-    lexical = LexicalIndex(tokens=[c + r for c, r in zip(context, raw)])
-    whole_lexical = LexicalIndex(tokens=[[t for i in range(s, e) for t in raw[i]] for s, e in segments])
+    lexical, whole_lexical = _lexical_indexes(corpus, segments)
     title_lexical = LexicalIndex(tokens=tokenize(titles))
-    passage_vecs = ctx.index.vectors(workspace, [p.id for p in corpus.passages])
+    sample = _sample_vectors(ctx, workspace, corpus)
     title_vecs = ctx.embeddings.embed_array(titles)
     queries = {v: [clause_queries(c)[v] for c in clauses] for v in VARIANTS}
     query_tokens = {v: tokenize(q) for v, q in queries.items()}
     signals = empty
     signals.tokens = np.array([sum(len(corpus.passages[i].text.split()) for i in range(s, e)) for s, e in segments])
+    position = {p.id: i for i, p in enumerate(corpus.passages)}
     for variant in VARIANTS:
         qvecs = ctx.index.clause_vectors(ctx.catalog.version, clauses, queries[variant], variant)
-        lex = standardize(lexical.scores(query_tokens[variant]))
-        dense = standardize(qvecs @ passage_vecs.T)
-        signals.pooled[f"{variant}.lexical"] = pool_top2(lex, segments)
-        signals.pooled[f"{variant}.dense"] = pool_top2(dense, segments)
+        pooled = {"lexical": [], "dense": []}
+        for b in range(0, n_c, BLOCK):  # every step is per clause, so blocks of clauses give the same numbers
+            lex = standardize(lexical.scores(query_tokens[variant][b:b + BLOCK]), inplace=True)
+            dense = dense_scores(ctx, workspace, position, qvecs[b:b + BLOCK], sample)
+            pooled["lexical"].append(pool_top2(lex, segments))
+            pooled["dense"].append(pool_top2(dense, segments))
+            if variant == "full":
+                lex += dense
+                signals.passage[b:b + BLOCK] = lex
+            del lex, dense
+        for kind, blocks in pooled.items():
+            signals.pooled[f"{variant}.{kind}"] = np.vstack(blocks)
         signals.whole[variant] = whole_lexical.scores(query_tokens[variant])
-        if variant == "full":
-            signals.passage = lex + dense
         if variant in ("full", "keywords"):
             signals.title[f"{variant}.dense"] = qvecs @ title_vecs.T
             if variant == "keywords":

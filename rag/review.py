@@ -306,14 +306,19 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
         s.add(DecisionRow(workspace=workspace, proposal_id=row.id, actor=actor, action=action.value,
                           comment=comment, before=before, after=after))
         version = s.get(VersionRow, row.version_id)
+        suggested = suggest(ctx, s, workspace, row) if action == Action.approve else []
+        s.flush()
+        result = _to_models(s, [row])[0]
+        # the audit events come last: appending locks the chain head until commit, so the lock is held for
+        # a few statements, not for the whole decision (concurrent reviewers queue on it)
         audit.append(s, workspace=workspace, actor=actor, action=f"proposal.{action.value}",
                      target=f"proposal:{row.id}", before=before, after=after, comment=comment or None,
                      clause=f"{row.framework}:{row.clause_id}", document_sha256=version.sha256,
                      model=row.model, prompt_version=row.prompt_version)
-        if action == Action.approve:
-            propagate(ctx, s, workspace, row, actor)
-        s.flush()
-        result = _to_models(s, [row])[0]
+        for new in suggested:
+            audit.append(s, workspace=workspace, actor=actor, action="proposal.propagate",
+                         target=f"proposal:{new.id}", after={"status": new.status, "method": new.method},
+                         origin=f"proposal:{row.id}", clause=f"{new.framework}:{new.clause_id}")
     _commit_checkpoint(ctx)
     return Outcome(result, True)
 
@@ -391,8 +396,9 @@ def add_manual(ctx: Context, workspace: str, framework: str, clause_id: str, doc
     return pid
 
 
-def propagate(ctx: Context, s: Session, workspace: str, row: ProposalRow, actor: str) -> list[int]:
-    """Map once, satisfy many: suggest the approved evidence for crosswalk-linked clauses (still proposals)."""
+def suggest(ctx: Context, s: Session, workspace: str, row: ProposalRow) -> list[ProposalRow]:
+    """Map once, satisfy many: suggest the approved evidence for crosswalk-linked clauses (still proposals).
+    Returns the new proposals (flushed); the caller audits them."""
     made = []
     for clause in ctx.catalog.related(row.framework, row.clause_id):
         exists = s.scalar(select(ProposalRow.id).where(
@@ -413,11 +419,8 @@ def propagate(ctx: Context, s: Session, workspace: str, row: ProposalRow, actor:
         new.citations.extend(CitationRow(passage_id=c.passage_id, document_sha256=c.document_sha256,
                                          start=c.start, end=c.end, quote=c.quote, flags=c.flags) for c in row.citations)
         s.add(new)
-        s.flush()
-        made.append(new.id)
-        audit.append(s, workspace=workspace, actor=actor, action="proposal.propagate", target=f"proposal:{new.id}",
-                     after={"status": new.status, "method": new.method}, origin=f"proposal:{row.id}",
-                     clause=f"{clause.framework}:{clause.id}")
+        made.append(new)
+    s.flush()
     return made
 
 

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     # mapping
     mode: Literal["auto", "offline", "llm"] = "auto"
     candidates_per_clause: int = 60
+    dense_candidates: int = 150  # nearest passages per clause query taken from the vector index
     max_proposals_per_clause: int = 5
     citations_per_proposal: int = 2
     judge_candidates: int = 6  # (older setting, kept for presets) see judge_documents / judge_input_tokens
@@ -97,6 +98,12 @@ class Settings(BaseSettings):
     # audit chain key (HMAC-SHA256), kept outside the data directory; see rag/audit_key.py
     audit_key: SecretStr | None = None
     audit_key_file: Path | None = None
+
+    # several processes: job leases (rag.jobs) and a shared Chroma server (rag.index)
+    job_lease_s: float = 30.0
+    job_poll_s: float = 0.5
+    chroma_url: str | None = None  # e.g. http://127.0.0.1:8001; unset: embedded Chroma in data_dir
+    chroma_token: SecretStr | None = None
 
     @classmethod
     def load(cls, preset: str | None = None, **overrides: Any) -> "Settings":

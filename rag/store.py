@@ -65,7 +65,7 @@ class VersionRow(Base):
     byte_size: Mapped[int] = mapped_column(Integer)
     parser: Mapped[str] = mapped_column(String(64))
     pages: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text, deferred=True)  # read only when asked for: it can be megabytes
     hidden: Mapped[list] = mapped_column(JSON, default=list)
     warnings: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = _ts()
@@ -221,7 +221,10 @@ class AuditEpochRow(Base):
 
 
 class RunRow(Base):
+    """A background job (rag.jobs): its lease, progress and outcome."""
+
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_claim", "status", "started_at"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -232,6 +235,21 @@ class RunRow(Base):
     stats: Mapped[dict] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime] = _ts()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(128), nullable=True)  # who holds the lease (rag.jobs)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)  # unix time the lease expires
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LlmReplyRow(Base):
+    """A validated language-model reply, keyed by a hash of what was asked (rag.llm_cache): shared by every
+    process using the database."""
+
+    __tablename__ = "llm_replies"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    prompt: Mapped[str] = mapped_column(String(64))
+    reply: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = _ts()
 
 
 class ApiKeyRow(Base):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import UPLOAD_BODY, AdminIn, ContextDep, Upload, ViewerIn, read_upload
 from api.schemas import DriftPublic, DocumentPublic, SearchHitPublic, TextWindowPublic, UploadPublic, VersionPublic
@@ -28,14 +28,13 @@ def list_documents(access: ViewerIn, ctx: ContextDep) -> list[dict]:
 @router.post("/documents", response_model=UploadPublic, status_code=201, openapi_extra=UPLOAD_BODY,
              responses={400: {"description": "bad file name"}, 413: {"description": "too large"},
                         415: {"description": "unsupported type"}, 422: {"description": "cannot be ingested"}})
-def upload_document(access: AdminIn, ctx: ContextDep, request: Request, response: Response,
+def upload_document(access: AdminIn, ctx: ContextDep, response: Response,
                     upload: Annotated[Upload, Depends(read_upload)]) -> UploadPublic:
     """Ingest a file (multipart field `file`, optional `name`) as a new document or a new version of one; a
     new version sends mappings whose quotes disappeared back to review. Role: admin."""
     parse_ahead(upload.data, upload.name or upload.filename, ctx.settings)  # holds no lock other uploads need
-    with request.app.state.heavy_work:
-        result = workflows.ingest_upload(ctx, access.workspace, upload.name or upload.filename, upload.data,
-                                         access.actor)
+    result = workflows.ingest_upload(ctx, access.workspace, upload.name or upload.filename, upload.data,
+                                     access.actor)
     if result.status == "unchanged":
         response.status_code = 200
     return UploadPublic(**{**result.as_dict(), "drift": DriftPublic(**result.drift.__dict__) if result.drift else None})

@@ -24,6 +24,7 @@ from rag import audit, corpus, documents, queue
 from rag.auth import Role, authenticate
 from rag.coverage import FOCUS_AREAS, OTHER_AREAS, coverage
 from rag.errors import CtrlmapError, Forbidden, Unauthorized
+from rag.jobs import list_jobs
 from rag.sessions import close_session, open_session
 from rag.workflows import describe_system
 
@@ -202,7 +203,7 @@ def documents_page(request: Request, access: Page, ctx: ContextDep):
     docs = documents.list_documents(ctx, access.workspace)
     for doc in docs:
         doc["history"] = documents.versions(ctx, access.workspace, doc["id"])
-    jobs = request.app.state.jobs.list(access.workspace, limit=5)
+    jobs = list_jobs(ctx, access.workspace, limit=5)
     return render(request, access, "documents.html", page="documents", documents=docs, jobs=jobs)
 
 

@@ -5,6 +5,8 @@ several workspaces), starts the service on 127.0.0.1, and lets 50 concurrent rev
 workspace-bound key) make 2,000 decisions in total: each opens a proposal as the review page does, then
 approves, rejects or edits it. It prints throughput and latency percentiles, then checks that every decision
 the service confirmed is in the store with its audit event and that the whole audit chain verifies.
+It runs once on SQLite and once on a fresh PostgreSQL database (`--database`, default both; PostgreSQL at
+`--pg-url`, skipped when it does not answer) and prints the two side by side.
 Bounded and local: a fixed number of requests, each with a timeout, to 127.0.0.1 only. Not a timed test.
 """
 
@@ -13,8 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import uuid
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +29,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
+from evals.bench.procs import HOST, free_port, start_chroma
 from rag import audit
 from rag.auth import Role, create_key
 from rag.context import Context
@@ -37,7 +41,6 @@ from rag.samples import sample_dir
 from rag.settings import Settings
 from rag.store import AuditRow, DecisionRow
 
-HOST = "127.0.0.1"
 ACTIONS = [("approve", 0.6), ("reject", 0.25), ("edit", 0.15)]
 
 
@@ -88,16 +91,10 @@ def assign(ctx: Context, queues: dict[str, list[int]], reviewers: int, decisions
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+def start_server(data_dir: Path, port: int, env: dict[str, str], processes: int = 1) -> subprocess.Popen:
     command = [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), "serve", "--host", HOST,
-               "--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               "--port", str(port), "--log-level", "warning", "--processes", str(processes)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **env})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -129,13 +126,19 @@ async def review(client: httpx.AsyncClient, reviewer: Reviewer, outcome: Outcome
             outcome.failures[f"{action} {response.status_code}: {response.text[:120]}"] += 1
 
 
-async def run_reviewers(port: int, reviewers: list[Reviewer]) -> tuple[Outcome, float]:
+async def run_reviewers(ports: int | list[int], reviewers: list[Reviewer]) -> tuple[Outcome, float]:
+    """All reviewers at once; with several ports (API processes), reviewer i talks to port i mod N."""
+    ports = [ports] if isinstance(ports, int) else ports
     outcome = Outcome()
     limits = httpx.Limits(max_connections=len(reviewers), max_keepalive_connections=len(reviewers))
-    async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", timeout=120, limits=limits) as client:
+    clients = [httpx.AsyncClient(base_url=f"http://{HOST}:{p}", timeout=120, limits=limits) for p in ports]
+    try:
         started = time.perf_counter()
-        await asyncio.gather(*(review(client, r, outcome, i) for i, r in enumerate(reviewers)))
+        await asyncio.gather(*(review(clients[i % len(clients)], r, outcome, i) for i, r in enumerate(reviewers)))
         return outcome, time.perf_counter() - started
+    finally:
+        for client in clients:
+            await client.aclose()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -166,17 +169,81 @@ def check_store(ctx: Context, outcome: Outcome) -> list[str]:
     return problems
 
 
-def report(outcome: Outcome, wall: float, reviewers: int) -> None:
+def figures(outcome: Outcome, wall: float, reviewers: int) -> dict[str, str]:
     n = len(outcome.decide_ms)
     mix = ", ".join(f"{count} {action}" for action, count in Counter(a for _, _, a, _ in outcome.decisions).items())
-    print(f"reviewers     : {reviewers} concurrent, {n} decisions ({mix}), each after opening the proposal")
-    print(f"wall time     : {wall:.1f} s")
-    print(f"throughput    : {n / wall:.1f} decisions/s ({(n + len(outcome.read_ms)) / wall:.1f} requests/s)")
+    out = {"reviewers": f"{reviewers} concurrent, {n} decisions",
+           "mix": mix,
+           "wall time": f"{wall:.1f} s",
+           "decisions/s": f"{n / wall:.1f}",
+           "requests/s": f"{(n + len(outcome.read_ms)) / wall:.1f}"}
     for label, values in (("decide", outcome.decide_ms), ("open", outcome.read_ms)):
-        print(f"{label:<6} latency: p50 {percentile(values, .5):.0f} ms, p95 {percentile(values, .95):.0f} ms, "
-              f"p99 {percentile(values, .99):.0f} ms, max {max(values, default=0):.0f} ms")
-    print(f"errors        : {sum(outcome.failures.values())}" +
-          "".join(f"\n  {count} x {what}" for what, count in outcome.failures.most_common(5)))
+        out[f"{label} p50 / p95 / p99"] = (f"{percentile(values, .5):.0f} / {percentile(values, .95):.0f} / "
+                                           f"{percentile(values, .99):.0f} ms")
+    out["errors"] = str(sum(outcome.failures.values()))
+    return out
+
+
+def side_by_side(results: dict[str, dict[str, str]]) -> None:
+    names = list(results)
+    rows = list(dict.fromkeys(k for r in results.values() for k in r))
+    width = max(map(len, rows)) + 2
+    cols = [max(len(n), *(len(r.get(k, "")) for k in rows)) + 2 for n, r in results.items()]
+    print("".ljust(width) + "".join(n.ljust(c) for n, c in zip(names, cols)))
+    for k in rows:
+        print(k.ljust(width) + "".join(results[n].get(k, "").ljust(c) for n, c in zip(names, cols)))
+
+
+def postgres_database(admin_url: str) -> tuple[str, callable] | None:
+    """A fresh PostgreSQL database and the function that drops it, or None when the server does not answer."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except Exception as exc:  # noqa: BLE001 - not installed or not running: that column is skipped
+        print(f"PostgreSQL skipped: {type(exc).__name__}: {str(exc)[:120]}")
+        return None
+    name = f"ctrlmap_load_{uuid.uuid4().hex[:8]}"
+    admin.execute(f"CREATE DATABASE {name}")
+    host = admin_url.split("://", 1)[1].rsplit("/", 1)[0]
+
+    def drop():
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+    return f"postgresql+psycopg://{host}/{name}", drop
+
+
+def run_once(args, database_url: str | None) -> tuple[dict[str, str], list[str]]:
+    """One run; SQLite is the embedded setup (one API process), PostgreSQL gets `--processes` of them."""
+    processes = args.processes if database_url else 1
+    with tempfile.TemporaryDirectory(prefix="ctrlmap-load-") as tmp:
+        data_dir = Path(tmp) / "data"
+        chroma, chroma_url = start_chroma(Path(tmp) / "chroma") if processes > 1 else (None, None)
+        env = {k: v for k, v in (("CTRLMAP_DATABASE_URL", database_url), ("CTRLMAP_CHROMA_URL", chroma_url)) if v}
+        ctx = Context(Settings.load("offline", data_dir=data_dir, database_url=database_url, chroma_url=chroma_url))
+        started = time.perf_counter()
+        queues = seed(ctx, args.workspaces)
+        reviewers = assign(ctx, queues, args.reviewers, args.decisions)
+        print(f"seeded        : {args.workspaces} workspaces, {sum(map(len, queues.values()))} proposals awaiting "
+              f"review, in {time.perf_counter() - started:.1f} s")
+        port = free_port()
+        server = start_server(data_dir, port, env, processes)
+        try:
+            outcome, wall = asyncio.run(run_reviewers(port, reviewers))
+        finally:
+            server.terminate()
+            server.wait(30)
+            if chroma:
+                chroma.terminate()
+        result = {"API processes": str(processes), **figures(outcome, wall, len(reviewers))}
+        problems = check_store(ctx, outcome) + ([f"{sum(outcome.failures.values())} failed requests"]
+                                                 if outcome.failures else [])
+        for what, count in outcome.failures.most_common(5):
+            print(f"  {count} x {what}")
+        result["store and audit chain"] = "FAIL" if problems else "verified"
+        ctx.close()
+    return result, problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,27 +251,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reviewers", type=int, default=50)
     parser.add_argument("--decisions", type=int, default=2000)
     parser.add_argument("--workspaces", type=int, default=10, help="entities, each with the sample policies")
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test",
+                        help="a PostgreSQL database to connect to while creating a fresh one for the run")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="API processes on PostgreSQL (`ctrlmap serve --processes`); SQLite runs one")
     args = parser.parse_args(argv)
     logging.disable(logging.INFO)  # per-request client logs would drown the report
-    with tempfile.TemporaryDirectory(prefix="ctrlmap-load-") as tmp:
-        data_dir = Path(tmp) / "data"
-        ctx = Context(Settings.load("offline", data_dir=data_dir))
-        started = time.perf_counter()
-        queues = seed(ctx, args.workspaces)
-        reviewers = assign(ctx, queues, args.reviewers, args.decisions)
-        print(f"seeded        : {args.workspaces} workspaces, {sum(map(len, queues.values()))} proposals awaiting "
-              f"review, in {time.perf_counter() - started:.1f} s")
-        port = free_port()
-        server = start_server(data_dir, port)
+    results, problems = {}, []
+    if args.database in ("sqlite", "both"):
+        print("--- SQLite")
+        results["SQLite"], found = run_once(args, None)
+        problems += [f"SQLite: {p}" for p in found]
+    if args.database in ("postgresql", "both") and (pg := postgres_database(args.pg_url)):
+        url, drop = pg
+        print("--- PostgreSQL")
         try:
-            outcome, wall = asyncio.run(run_reviewers(port, reviewers))
+            results["PostgreSQL"], found = run_once(args, url)
+            problems += [f"PostgreSQL: {p}" for p in found]
         finally:
-            server.terminate()
-            server.wait(30)
-        report(outcome, wall, len(reviewers))
-        problems = check_store(ctx, outcome) + ([f"{sum(outcome.failures.values())} failed requests"]
-                                                 if outcome.failures else [])
-        ctx.close()
+            drop()
+    side_by_side(results)
     for problem in problems:
         print(f"FAIL: {problem}")
     return 1 if problems else 0

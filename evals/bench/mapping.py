@@ -2,14 +2,20 @@
 
 Corpora are built by varying the sample organization's policies (and, when ../shared is beside the
 checkout, the development datasets' documents): company names, numbers and section order change so every
-document is distinct. Prints ingest time (separately), mapping wall time, peak RSS, and the ratio against a
-per-clause loop (one clause at a time against the same prebuilt indexes). Figures, not a timed test.
+document is distinct. Ingest and mapping each run in a fresh process, so each one's peak RSS is its own;
+prints their times, peak RSS, the most SQLite temp space held at once (deleted temp files, sampled), growth
+of the mapping RSS per document between sizes, and the ratio against a per-clause loop (one clause at a time
+against the same prebuilt indexes, run after the peak is taken; 0 skips it). Figures, not a timed test.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import re
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +29,7 @@ from rag.mapping import assessable_clauses, propose
 from rag.retrieve import LexicalIndex, clause_queries, load_passages, pool_top2, retrieve, standardize
 from rag.samples import sample_dir
 from rag.settings import Settings
+from evals.bench.procs import Sampler
 from evals.run import peak_rss_mb
 
 SHARED_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "evals" / "datasets"
@@ -74,36 +81,87 @@ def per_clause_loop(ctx: Context, workspace: str, clauses: list, n: int) -> floa
     return (time.perf_counter() - started) / n
 
 
+class TempSampler(Sampler):
+    """The most bytes of SQLite temp files (unlinked as soon as opened, so only their descriptors show them)
+    this process held at once under `folder`."""
+
+    every = 0.05
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.peak = str(folder), 0
+
+    def sample(self) -> None:
+        total = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink(f"/proc/self/fd/{fd}").startswith(self.folder):
+                    total += os.stat(f"/proc/self/fd/{fd}").st_size
+            except OSError:
+                continue
+        self.peak = max(self.peak, total)
+
+
+def phase(name: str, folder: Path, loop_clauses: int) -> dict:
+    """One phase in this (fresh) process: `ingest` the generated documents, or `map` them."""
+    temp = folder / "sqlite-tmp"
+    temp.mkdir(exist_ok=True)
+    os.environ["SQLITE_TMPDIR"] = str(temp)
+    ctx = Context(Settings.load("offline", data_dir=folder / "data"))
+    workspace = ctx.workspace("bench", create=True)
+    with TempSampler(temp) as sampler:
+        started = time.perf_counter()
+        if name == "ingest":
+            results = ingest_paths(ctx, workspace, [str(folder / "docs")])
+            row = {"ingest s": round(time.perf_counter() - started, 1),
+                   "rejected": sum(r.status == "rejected" for r in results)}
+        else:
+            clauses = assessable_clauses(ctx, ctx.catalog.primary())
+            retrieve(ctx, workspace, clauses[:1])  # warm: index sync, clause vectors, model load
+            started = time.perf_counter()
+            mapping = propose(ctx, workspace, ctx.catalog.primary())
+            row = {"passages": mapping.stats["passages"], "clauses": len(clauses),
+                   "map s": round(time.perf_counter() - started, 2), "proposals": len(mapping.proposals),
+                   "gaps": len(mapping.gaps)}
+    row[f"{name} peak RSS MB"] = round(peak_rss_mb(), 0)
+    row[f"{name} SQLite temp peak MB"] = round(sampler.peak / 2**20, 1)
+    if name == "map" and loop_clauses:
+        loop_s = per_clause_loop(ctx, workspace, clauses, min(loop_clauses, len(clauses)))
+        row["per-clause loop s (extrapolated)"] = round(loop_s * len(clauses), 1)
+        row["batched speed-up"] = round(loop_s * len(clauses) / row["map s"], 1)
+    ctx.close()
+    return row
+
+
+def _in_child(name: str, folder: Path, loop_clauses: int) -> dict:
+    done = subprocess.run([sys.executable, "-m", "evals.bench.mapping", name, str(folder), str(loop_clauses)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"bench {name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def run(sizes: list[int], loop_clauses: int = 40, log: Callable[[str], None] = print) -> list[dict]:
     rows = []
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix=f"ctrlmap-bench-{n}-") as tmp:
-            tmp_path = Path(tmp)
-            build_corpus(tmp_path / "docs", n)
-            ctx = Context(Settings.load("offline", data_dir=tmp_path / "data"))
-            workspace = ctx.workspace("bench", create=True)
-            log(f"{n} documents: ingesting (timed separately)...")
-            started = time.perf_counter()
-            results = ingest_paths(ctx, workspace, [str(tmp_path / "docs")])
-            ingest_s = time.perf_counter() - started
-            clauses = assessable_clauses(ctx, ctx.catalog.primary())
-            retrieve(ctx, workspace, clauses[:1])  # warm: index sync, clause vectors, model load
-            log(f"{n} documents: mapping {len(clauses)} clauses...")
-            started = time.perf_counter()
-            mapping = propose(ctx, workspace, ctx.catalog.primary())
-            map_s = time.perf_counter() - started
-            loop_s = per_clause_loop(ctx, workspace, clauses, min(loop_clauses, len(clauses)))
-            rows.append({"documents": n, "passages": mapping.stats["passages"], "clauses": len(clauses),
-                         "ingest s": round(ingest_s, 1), "map s": round(map_s, 2),
-                         "proposals": len(mapping.proposals), "gaps": len(mapping.gaps),
-                         "per-clause loop s (extrapolated)": round(loop_s * len(clauses), 1),
-                         "batched speed-up": round(loop_s * len(clauses) / map_s, 1),
-                         "peak RSS MB": round(peak_rss_mb(), 0),
-                         "rejected": sum(r.status == "rejected" for r in results)})
-            ctx.close()
+            folder = Path(tmp)
+            build_corpus(folder / "docs", n)
+            corpus_mb = sum(p.stat().st_size for p in (folder / "docs").iterdir()) / 2**20
+            log(f"{n} documents ({corpus_mb:.0f} MB): ingesting in a fresh process...")
+            row = {"documents": n, "corpus MB": round(corpus_mb, 1), **_in_child("ingest", folder, 0)}
+            log(f"{n} documents: mapping in a fresh process...")
+            row.update(_in_child("map", folder, loop_clauses))
+        if rows:
+            prev = rows[-1]
+            row["map RSS growth KB/document"] = round(
+                1024 * (row["map peak RSS MB"] - prev["map peak RSS MB"]) / (n - prev["documents"]), 1)
+        rows.append(row)
     return rows
 
 
 if __name__ == "__main__":
-    for row in run([300, 5000]):
-        print(row)
+    if len(sys.argv) == 4 and sys.argv[1] in ("ingest", "map"):
+        print(json.dumps(phase(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]))))
+    else:
+        for row in run([300, 5000]):
+            print(row)

@@ -1,0 +1,145 @@
+"""CLI verbs for running ctrlmap in several processes: `ctrlmap worker` runs queued jobs; `ctrlmap jobs` queues
+and lists them. `ctrlmap serve --workers N` starts N workers beside the API (`spawn_workers`), and
+`--processes N` runs N API processes on one port (`serve_in_processes`)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from api.console import STATE, actor, console, context, emit_json, handle_errors, table
+
+jobs_app = typer.Typer(help="Background jobs (mapping runs, folder ingests) run by `ctrlmap worker`.",
+                       no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+    app.add_typer(jobs_app, name="jobs")
+
+
+@handle_errors
+def worker() -> None:
+    """Run queued jobs until stopped (SIGTERM or Ctrl-C). Any number of workers may share the database; a job
+    whose worker dies is taken over by another once its lease expires."""
+    from rag import jobs
+    from rag.index import require_shared_index
+
+    ctx = context()
+    require_shared_index(ctx.settings)
+    w = jobs.Worker(ctx)
+    signal.signal(signal.SIGTERM, lambda *_: w.stop.set())
+    console.print(f"worker {w.name} polling {ctx.settings.describe()['database']}")
+    try:
+        w.run()
+    except KeyboardInterrupt:
+        w.stop.set()
+    finally:
+        ctx.close()
+
+
+def app_from_environment():
+    """The API app of one `ctrlmap serve --processes N` process (uvicorn imports it in each): settings from
+    the environment `serve_in_processes` set, job workers as the parent was told."""
+    import os
+
+    from api.app import create_app
+    from rag.context import Context
+    from rag.settings import Settings
+
+    catalogs = [Path(p) for p in os.environ.get("CTRLMAP_SERVE_CATALOGS", "").split(os.pathsep) if p]
+    return create_app(ctx=Context(Settings.load(), catalog_overlays=catalogs),
+                      worker=os.environ.get("CTRLMAP_SERVE_WORKER_THREAD") == "1")
+
+
+def serve_in_processes(processes: int, worker_thread: bool, **uvicorn_options) -> None:
+    """Run `processes` API processes on one port (uvicorn's workers), with this command's global options."""
+    import os
+
+    import uvicorn
+
+    os.environ.update({"CTRLMAP_SERVE_WORKER_THREAD": "1" if worker_thread else "0",
+                       "CTRLMAP_SERVE_CATALOGS": os.pathsep.join(str(c.resolve()) for c in STATE.catalogs)})
+    if STATE.preset:
+        os.environ["CTRLMAP_PRESET"] = STATE.preset
+    if STATE.data_dir:
+        os.environ["CTRLMAP_DATA_DIR"] = str(STATE.data_dir.resolve())
+    if STATE.workspace:
+        os.environ["CTRLMAP_WORKSPACE"] = STATE.workspace
+    uvicorn.run("api.cli_scale:app_from_environment", factory=True, workers=processes, **uvicorn_options)
+
+
+def spawn_workers(n: int) -> list[subprocess.Popen]:
+    """N `ctrlmap worker` processes with this command's global options (and environment)."""
+    args = [sys.executable, "-m", "api.cli"]
+    if STATE.preset:
+        args += ["--preset", STATE.preset]
+    if STATE.data_dir:
+        args += ["--data-dir", str(STATE.data_dir)]
+    for catalog in STATE.catalogs:
+        args += ["--catalog", str(catalog)]
+    return [subprocess.Popen([*args, "worker"]) for _ in range(n)]
+
+
+@jobs_app.command("map")
+@handle_errors
+def jobs_map(framework: list[str] = typer.Option([], "--framework", "-f", help="Framework key (repeatable)."),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Queue a mapping run of the workspace (the four primary frameworks by default)."""
+    from rag import jobs
+
+    ctx = context()
+    keys = framework or ctx.catalog.primary()
+    for key in keys:
+        ctx.catalog.framework(key)  # an unknown key is an error naming the known ones
+    _print_job(jobs.submit(ctx, ctx.workspace(), "mapping", {"frameworks": keys}, actor(None)), as_json)
+
+
+@jobs_app.command("ingest")
+@handle_errors
+def jobs_ingest(paths: list[str] = typer.Argument(..., help="Files, folders or globs the workers can read."),
+                then_map: bool = typer.Option(False, "--map", help="Queue a mapping run (the four primary "
+                                              "frameworks) once the ingest is done."),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Queue the ingest of files or folders (read by the worker, so they must be visible to it)."""
+    from rag import jobs
+
+    ctx = context()
+    workspace = ctx.workspace(create=True)
+    params = {"paths": [str(Path(p).resolve()) for p in paths]}
+    if then_map:
+        params["map_after"] = ctx.catalog.primary()
+    _print_job(jobs.submit(ctx, workspace, "ingest", params, actor(None)), as_json)
+
+
+@jobs_app.command("list")
+@handle_errors
+def jobs_list(as_json: bool = typer.Option(False, "--json"), limit: int = typer.Option(50)) -> None:
+    """The workspace's jobs, newest first."""
+    from rag import jobs
+
+    ctx = context()
+    rows = [j.__dict__ for j in jobs.list_jobs(ctx, ctx.workspace(), limit)]
+    emit_json(rows) if as_json else console.print(table("jobs", rows, ["id", "kind", "status", "progress",
+                                                                      "attempts", "worker", "message"]))
+
+
+@jobs_app.command("show")
+@handle_errors
+def jobs_show(job_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One job's status, progress and outcome."""
+    from rag import jobs
+
+    ctx = context()
+    _print_job(jobs.get(ctx, ctx.workspace(), job_id), as_json)
+
+
+def _print_job(job, as_json: bool) -> None:
+    if as_json:
+        emit_json(job.__dict__)
+    else:
+        console.print(f"job {job.id} ({job.kind}) {job.status} {job.progress:.0%}: {job.message}")

@@ -435,3 +435,16 @@ def apply_drift(ctx: Context, workspace: str, document_id: int, actor: str = "ct
         report = drift.apply(s, workspace, document_id, actor)
     _commit_checkpoint(ctx)
     return report
+
+
+def decisions_commented(ctx: Context, prefix: str) -> tuple[list[tuple[str, int, str]], int]:
+    """Decisions whose comment starts with `prefix` as (workspace, proposal, action), and how many audit events
+    carry such a comment (the load benchmark checks the two agree)."""
+    from rag.store import AuditRow
+
+    with ctx.store.session() as s:
+        rows = s.execute(select(DecisionRow.workspace, DecisionRow.proposal_id, DecisionRow.action)
+                         .where(DecisionRow.comment.like(f"{prefix}%"))).all()
+        events = s.scalar(select(func.count(AuditRow.seq)).where(
+            AuditRow.detail["comment"].as_string().like(f"{prefix}%")))
+    return [tuple(r) for r in rows], events or 0

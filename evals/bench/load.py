@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
 
 from evals.bench.procs import HOST, free_port, start_chroma
 from rag import audit
@@ -39,7 +38,7 @@ from rag.models import Status
 from rag.review import list_proposals, save_run
 from rag.samples import sample_dir
 from rag.settings import Settings
-from rag.store import AuditRow, DecisionRow
+from rag.review import decisions_commented
 
 ACTIONS = [("approve", 0.6), ("reject", 0.25), ("edit", 0.15)]
 
@@ -150,12 +149,9 @@ def check_store(ctx: Context, outcome: Outcome) -> list[str]:
     """Every confirmed decision is a decision row and a `proposal.<action>` audit event; the chain verifies."""
     problems = []
     confirmed = Counter((ws, pid, action) for ws, pid, action, status in outcome.decisions if status == 200)
-    with ctx.store.session() as s:
-        stored = Counter(s.execute(select(DecisionRow.workspace, DecisionRow.proposal_id, DecisionRow.action)
-                                   .where(DecisionRow.comment.like("load test:%"))).all())
-        events = s.scalar(select(func.count(AuditRow.seq)).where(AuditRow.detail["comment"].as_string()
-                                                                 .like("load test:%")))
-        chain = audit.verify(s, ctx.settings.data_dir / "audit-head.json")
+    rows, events = decisions_commented(ctx, "load test:")
+    stored = Counter(rows)
+    chain = audit.verify_store(ctx)
     if stored != confirmed:
         problems.append(f"decisions confirmed {sum(confirmed.values())}, stored {sum(stored.values())}, "
                         f"differing: {len(set(stored.items()) ^ set(confirmed.items()))}")

@@ -145,6 +145,8 @@ def narrate(profile: Optional[Path] = typer.Option(None, help="Profile YAML [def
                                                encoding="utf-8")
     narrative_docx.write(desc.sections, desc.title, out / "system-description.docx", desc.period)
     console.print(f"wrote {out / 'system-description.md'} and {out / 'system-description.docx'}")
+    if desc.usage:
+        console.print(table("Language model usage (this narrative)", [desc.usage]))
     if desc.problems:
         errors.print(f"[red]{len(desc.problems)} statement(s) failed the check[/]: {desc.problems[:5]}")
         raise typer.Exit(1)

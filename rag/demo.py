@@ -58,6 +58,7 @@ def run_demo(ctx: Context, out: Path, step: Step | None = None, ingest_progress=
 
         step("Proposing mappings for SOC 2, ISO 27001, ISO 42001 and NIST AI RMF")
         clock = time.perf_counter()
+        judge = judge if judge is not None else workflows.make_run_judge(ctx)  # the run's client and budget
         mapped = workflows.run_mapping(ctx, workspace, ctx.catalog.primary(), ACTOR, map_progress, judge)
         result.usage = mapped.usage
         result.timings["map"] = time.perf_counter() - clock
@@ -69,12 +70,13 @@ def run_demo(ctx: Context, out: Path, step: Step | None = None, ingest_progress=
 
         step("Writing the coverage report, proposals and system description")
         clock = time.perf_counter()
-        _write_outputs(ctx, workspace, out, load_profile(sample / "system-profile.yaml"), result)
+        _write_outputs(ctx, workspace, out, load_profile(sample / "system-profile.yaml"), result,
+                       getattr(judge, "client", None))
         result.timings["export"] = time.perf_counter() - clock
     return result
 
 
-def _write_outputs(ctx: Context, workspace: str, out: Path, profile: dict, result: DemoResult) -> None:
+def _write_outputs(ctx: Context, workspace: str, out: Path, profile: dict, result: DemoResult, client) -> None:
     out.mkdir(parents=True, exist_ok=True)
     proposals = list_proposals(ctx, workspace, limit=10**6)
     report = coverage(ctx, workspace)
@@ -84,8 +86,9 @@ def _write_outputs(ctx: Context, workspace: str, out: Path, profile: dict, resul
     coverage_report.heatmap(report, files[1])
     tables.write_csv(proposals, files[2])
     tables.write_json(proposals, files[3])
-    desc = workflows.describe_system(ctx, workspace, profile)
+    desc = workflows.describe_system(ctx, workspace, profile, client=client)  # narrated on the mapping's client
     result.narrative_problems = desc.problems
+    result.usage = workflows.with_narrative(result.usage, desc.usage)
     files[4].write_text(narrative_md.render(desc.sections, desc.title, desc.period), encoding="utf-8")
     narrative_docx.write(desc.sections, desc.title, files[5], desc.period)
     files += matrix.write_all(ctx, workspace, out, f"{profile.organization.legal_name}: control matrix")

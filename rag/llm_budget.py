@@ -7,7 +7,9 @@
 - `Breaker`: a circuit breaker. After `threshold` consecutive connection, timeout or 5xx failures it opens,
   and every later call raises LLMUnavailable at once: a server that is down costs seconds, not minutes.
 
-One `Usage` and one `Breaker` belong to one `rag.llm.LLMClient`, and a client to one run.
+One `Usage` and one `Breaker` belong to one `rag.llm.LLMClient`, and a client to one run. `spent_between`
+and `added` do the arithmetic on `Usage.as_dict()` snapshots: what one step of a run spent (the narrative
+after the mapping, on the same client), and a run's total from its steps.
 """
 
 from __future__ import annotations
@@ -77,6 +79,20 @@ class Usage:
                 "cache_hits": self.cache_hits, "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens, "unconfirmed_tokens": self.unconfirmed_tokens,
                 "budget": self.budget, "cost_usd": round(self.cost_usd, 6)}
+
+
+SPENDING = ("calls", "attempts", "failed_attempts", "cache_hits", "input_tokens", "output_tokens",
+            "unconfirmed_tokens", "cost_usd")  # the figures of `Usage.as_dict()` that grow with each call
+
+
+def spent_between(before: dict, after: dict) -> dict:
+    """What a client spent between two snapshots of its usage."""
+    return {k: round(after.get(k, 0) - before.get(k, 0), 6) for k in SPENDING}
+
+
+def added(total: dict, step: dict) -> dict:
+    """`total` (a run's usage so far, with any other keys it carries) with one more step's spending added."""
+    return {**total, **{k: round(total.get(k, 0) + step.get(k, 0), 6) for k in SPENDING}}
 
 
 class Breaker:

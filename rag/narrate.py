@@ -82,14 +82,16 @@ def narrative(ctx: Context, workspace: str, profile: SystemProfile | dict | None
     return [built.get(key) or NarrativeSection(key=key, title=titles_by_key[key]) for key in ORDER]
 
 
-def draft(ctx: Context, workspace: str, profile: SystemProfile | dict | None) -> list[NarrativeSection]:
+def draft(ctx: Context, workspace: str, profile: SystemProfile | dict | None, narrator=None
+          ) -> list[NarrativeSection]:
     """The description to publish: extractive, and with a model configured, the criteria sections redrafted
-    in prose whose every sentence is checked (sentences that fail keep their extractive text)."""
+    in prose whose every sentence is checked (sentences that fail keep their extractive text). `narrator`:
+    the rag.narrate_llm.LLMNarrator to redraft with (one with its own client when None)."""
     sections = narrative(ctx, workspace, profile)
     if ctx.settings.use_llm:
         from rag.narrate_llm import redraft
 
-        sections = redraft(ctx, workspace, coerce(profile), sections)
+        sections = redraft(ctx, workspace, coerce(profile), sections, narrator)
     return sections
 
 

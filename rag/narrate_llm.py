@@ -23,6 +23,7 @@ from rag import citations as cites
 from rag.context import Context
 from rag.errors import BudgetExceeded, LLMError
 from rag.llm import LLMClient, cache_key, client_for, load_prompt, looks_like_instructions, message_tokens
+from rag.llm_budget import spent_between
 from rag.models import Citation, NarrativeSection, NarrativeStatement, Passage
 from rag.prose import artefacts
 
@@ -70,11 +71,15 @@ def _supported(sentence: str, sources: list[str]) -> bool:
 
 
 class LLMNarrator:
+    """Redrafts DC5 with `client`: pass the run's client (the judge's) so the narrative spends from the run's
+    budget and its calls count in the run's usage; a fresh client of its own when none is given."""
+
     def __init__(self, ctx: Context, client: LLMClient | None = None) -> None:
         self.ctx = ctx
         self.client = client or client_for(ctx)
         self.prompt = load_prompt("narrate")
         self.counts: Counter = Counter()
+        self._usage_before = self.client.usage.as_dict()  # the client may already carry the mapping's calls
 
     def redraft(self, profile, sections: list[NarrativeSection], texts: dict[str, str] | None = None
                 ) -> list[NarrativeSection]:
@@ -177,6 +182,10 @@ class LLMNarrator:
 
     def summary(self) -> dict[str, Any]:
         return {**self.client.usage.as_dict(), **dict(self.counts), "prompt_version": self.prompt.version}
+
+    def spent(self) -> dict[str, Any]:
+        """The calls, tokens and cost of this narrator's own drafting (not what its client spent before)."""
+        return spent_between(self._usage_before, self.client.usage.as_dict())
 
 
 def _within(quote: str, approved: Citation, texts: dict[str, str]) -> Citation | None:

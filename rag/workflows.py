@@ -6,7 +6,8 @@ evaluation runs all go through these functions, so no face can grow its own vari
 - `run_mapping`: a fresh judge for this run alone (its spend and limit belong to it), propose, save, and
   the resulting coverage;
 - `decide`: a person's decision plus the crosswalk suggestions it produced;
-- `describe_system`: the SOC 2 description drafted from approved mappings, with its check.
+- `describe_system`: the SOC 2 description drafted from approved mappings, with its check (given the
+  run's LLM client, the narrative's calls count in that run's usage and budget).
 """
 
 from __future__ import annotations
@@ -152,16 +153,39 @@ class Description:
     period: str
     sections: list
     problems: list[str]
+    usage: dict = field(default_factory=dict)  # the narrative's own LLM calls, tokens and cost (empty offline)
 
 
-def describe_system(ctx: Context, workspace: str, profile, title: str | None = None) -> Description:
+def describe_system(ctx: Context, workspace: str, profile, title: str | None = None, client=None) -> Description:
     """The SOC 2 system description from approved mappings (drafted by the configured mode) and its check.
-    `profile`: a rag.profile.SystemProfile, a mapping (validated), or None."""
+    `profile`: a rag.profile.SystemProfile, a mapping (validated), or None. `client`: the run's
+    rag.llm.LLMClient (e.g. its judge's), so mapping and narrative share one budget; a fresh one when None."""
     from rag.narrate import check, draft
     from rag.profile import coerce
 
     workspace = ctx.workspace(workspace)
     p = coerce(profile)
-    sections = draft(ctx, workspace, p)
+    narrator = _narrator(ctx, client)
+    sections = draft(ctx, workspace, p, narrator)
     default = p.title() if p else f"Workspace {workspace}: system description"
-    return Description(title or default, p.period() if p else "", sections, check(ctx, workspace, sections, p))
+    return Description(title or default, p.period() if p else "", sections, check(ctx, workspace, sections, p),
+                       narrator.spent() if narrator else {})
+
+
+def _narrator(ctx: Context, client):
+    """The LLM narrator of a description drafted by a model, on the given client; None offline."""
+    if not ctx.settings.use_llm:
+        return None
+    from rag.narrate_llm import LLMNarrator
+
+    return LLMNarrator(ctx, client)
+
+
+def with_narrative(usage: dict, narrative: dict) -> dict:
+    """A run's LLM usage (its mapping's) with the narrative drafted after it added in; the narrative's calls
+    are also shown on their own."""
+    if not narrative:
+        return usage
+    from rag.llm_budget import added
+
+    return {**added(usage, narrative), "narrative_calls": narrative["calls"]}

@@ -209,20 +209,26 @@ def review_bulk(action: str = typer.Argument(..., help="approve, reject or reope
 
 @review_app.command("clause")
 @handle_errors
-def review_clause(framework: str, clause_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Every candidate passage of one clause side by side (settle it with `review settle ID`)."""
+def review_clause(framework: str, clause_id: str, leads: int = typer.Option(3, help="How many leads to show "
+                                                                                "below the candidates (0: none)."),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every candidate passage of one clause side by side, most confident first (settle it with `review settle
+    ID`), and below them the clause's leads: documents the last mapping run ranked next without proposing them."""
+    from dataclasses import asdict
+
     from rag.applicability import list_not_applicable
     from rag.export.tables import proposal_row
-    from rag.queue import clause_view
+    from rag.queue import clause_leads, clause_view
 
     ctx = context()
     clause = ctx.catalog.clause(framework, clause_id)
     items = clause_view(ctx, ctx.workspace(), clause.framework, clause.id)
+    ranked_next = clause_leads(ctx, ctx.workspace(), clause.framework, clause.id, leads)
     marked = [na for na in list_not_applicable(ctx, ctx.workspace())
               if (na["framework"], na["clause_id"]) == (clause.framework, clause.id)]
     if as_json:
         emit_json({"clause": clause.id, "framework": clause.framework, "not_applicable": marked[0] if marked else None,
-                   "candidates": [proposal_row(p) for p in items]})
+                   "candidates": [proposal_row(p) for p in items], "leads": [asdict(lead) for lead in ranked_next]})
         return
     console.print(f"[bold]{clause.framework} {clause.id}[/] {clause.title}")
     if marked:
@@ -230,6 +236,15 @@ def review_clause(framework: str, clause_id: str, as_json: bool = typer.Option(F
     console.print(table(f"{len(items)} candidate(s)", [
         {"id": p.id, "document": p.document_name, "conf": p.confidence, "status": p.status.value,
          "quote": p.citations[0].quote[:90] if p.citations else ""} for p in items]))
+    _print_leads(ranked_next)
+
+
+def _print_leads(leads) -> None:
+    if not leads:
+        return
+    console.print(table("leads (ranked next by the last run, not proposed)", [
+        {"rank": lead.rank, "document": lead.document, "conf": lead.confidence} for lead in leads]))
+    console.print("[dim]the run stores its ranking per document, not the passage behind it: no quote to show[/]")
 
 
 @review_app.command("settle")

@@ -1,6 +1,7 @@
 """The review queue at scale: filters, search, sorting in natural clause order (4.1 before 10.2, CC1.2 before
 CC10.1) and pages with a true total; the candidates of one clause side by side; bulk decisions, each one its own
-audited decision through `review.record`; live counts per framework.
+audited decision through `review.record`; live counts per framework; a clause's leads (documents the latest
+run ranked for it but did not propose).
 
 Sorting happens on a light projection of the matching rows (id, clause, confidence, document, status), so a
 page is exact however large the queue is; only the rows of the page are loaded in full.
@@ -18,7 +19,7 @@ from rag import review
 from rag.context import Context
 from rag.errors import Conflict, InvalidInput, NotFound
 from rag.models import Action, Method, Proposal, Status
-from rag.store import CitationRow, DocumentRow, ProposalRow
+from rag.store import CitationRow, DocumentRow, EvidenceRow, ProposalRow
 
 OPEN = (Status.needs_review.value, Status.proposed.value)
 STATUS_GROUPS = {"queue": OPEN, "open": OPEN, "all": None}
@@ -130,7 +131,7 @@ def _sort_key(sort: str, order: dict[str, int]):
 
     keys = {"clause": lambda r: (*clause(r), -r.confidence, r.id),
             "confidence": lambda r: (r.confidence, *clause(r), r.id),
-            "document": lambda r: (r.name.lower(), *clause(r), r.id),
+            "document": lambda r: (r.name.lower(), *clause(r), -r.confidence, r.id),
             "status": lambda r: (STATUS_ORDER.get(r.status, 9), *clause(r), -r.confidence, r.id)}
     return keys[sort]
 
@@ -161,10 +162,37 @@ def page(ctx: Context, workspace: str, f: Filter | None = None, sort: str = "cla
 
 
 def clause_view(ctx: Context, workspace: str, framework: str, clause_id: str) -> list[Proposal]:
-    """Every candidate of one clause (any status), most confident first."""
+    """Every candidate of one clause (any status), most confident first (ties: oldest first)."""
     clause = ctx.catalog.clause(framework, clause_id)
-    rows = matching(ctx, workspace, Filter(framework=clause.framework, clause_id=clause.id), "-confidence")
+    rows = matching(ctx, workspace, Filter(framework=clause.framework, clause_id=clause.id), "clause")
     return review.get_proposals(ctx, workspace, [r.id for r in rows])
+
+
+@dataclass
+class Lead:
+    """A document the latest mapping run ranked for a clause without proposing it (its confidence fell below
+    the proposal threshold, or no passage of it could be cited): where a reviewer may look next."""
+
+    rank: int  # in the run's ranking of documents for the clause
+    document_id: int
+    document: str  # its name
+    confidence: float
+
+
+def clause_leads(ctx: Context, workspace: str, framework: str, clause_id: str, limit: int = 3) -> list[Lead]:
+    """The clause's best documents in the latest run's stored ranking that have no proposal for it, best first.
+    The run stores its ranking per document (rag.review keeps the ten best), not the passage behind it."""
+    clause = ctx.catalog.clause(framework, clause_id)
+    proposed = select(ProposalRow.document_id).where(ProposalRow.workspace == workspace,
+                                                      ProposalRow.framework == clause.framework,
+                                                      ProposalRow.clause_id == clause.id)
+    q = (select(EvidenceRow.rank, EvidenceRow.document_id, DocumentRow.name, EvidenceRow.confidence)
+         .join(DocumentRow, DocumentRow.id == EvidenceRow.document_id)
+         .where(EvidenceRow.workspace == workspace, EvidenceRow.framework == clause.framework,
+                EvidenceRow.clause_id == clause.id, EvidenceRow.document_id.not_in(proposed))
+         .order_by(EvidenceRow.rank).limit(max(0, limit)))
+    with ctx.store.session() as s:
+        return [Lead(*row) for row in s.execute(q).all()]
 
 
 # --- deciding many ------------------------------------------------------------------------------------

@@ -6,11 +6,14 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from rag import corpus
 from rag.context import Context
-from rag.corpus import (current_version_row, current_versions, load_passages, texts_by_sha,  # noqa: F401
-                        version_text)  # re-exported
+from rag.corpus import current_version_row, current_versions, load_passages
 from rag.errors import NotFound
 from rag.store import DocumentRow, PassageRow, SectionRow
+
+texts_by_sha = corpus.texts_by_sha  # the faces read stored texts through this module too
+version_text = corpus.version_text
 
 
 def list_documents(ctx: Context, workspace: str) -> list[dict]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -22,25 +23,33 @@ from api.routes import ROUTERS
 from api.web import STATIC_DIR
 from api.web.pages import error_page
 from api.web.pages import router as web_router
-from rag import __version__, jobs
+from rag import __version__, audit, jobs
 from rag.context import Context
 from rag.denials import Denials
 from rag.errors import CtrlmapError, Forbidden, Unauthorized
 from rag.settings import Settings
 
-def create_app(settings: Settings | None = None, ctx: Context | None = None, worker: bool = True) -> FastAPI:
+def create_app(settings: Settings | None = None, ctx: Context | None = None, worker: bool = True,
+               checkpoint_seconds: float | None = None) -> FastAPI:
     """`worker`: also run queued jobs on a thread of this process (the single-process setup); `ctrlmap serve
-    --workers N` runs them in N worker processes instead."""
+    --workers N` runs them in N worker processes instead. `checkpoint_seconds`: move the audit checkpoint from
+    a background thread at most this often (`rag.audit.Pacer`) instead of after every commit."""
     owned = ctx is None
     ctx = ctx or Context(settings)
+    if checkpoint_seconds and ctx.checkpoint_pacer is None:
+        ctx.checkpoint_pacer = audit.Pacer(ctx, checkpoint_seconds)
     _ = ctx.catalog  # load (and validate) the catalog before the first request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        anyio.to_thread.current_default_thread_limiter().total_tokens = ctx.settings.server_threads
         yield
         if app.state.worker:
             app.state.worker.stop.set()
         app.state.denials.flush()
+        if ctx.checkpoint_pacer is not None:
+            ctx.checkpoint_pacer.stop()
+            ctx.checkpoint_pacer = None
         if owned:
             ctx.close()
 

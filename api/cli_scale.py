@@ -51,16 +51,23 @@ def app_from_environment():
     from rag.context import Context
     from rag.settings import Settings
 
+    from api.processes import server_checkpoint_seconds
+
     catalogs = [Path(p) for p in os.environ.get("CTRLMAP_SERVE_CATALOGS", "").split(os.pathsep) if p]
-    return create_app(ctx=Context(Settings.load(), catalog_overlays=catalogs),
-                      worker=os.environ.get("CTRLMAP_SERVE_WORKER_THREAD") == "1")
+    settings = Settings.load()
+    return create_app(ctx=Context(settings, catalog_overlays=catalogs),
+                      worker=os.environ.get("CTRLMAP_SERVE_WORKER_THREAD") == "1",
+                      checkpoint_seconds=server_checkpoint_seconds(settings))
 
 
 def serve_in_processes(processes: int, worker_thread: bool, **uvicorn_options) -> None:
-    """Run `processes` API processes on one port (uvicorn's workers), with this command's global options."""
+    """Run `processes` API processes on one port, with this command's global options: each with its own
+    socket where the system allows it (`api.processes`), else uvicorn's workers on one shared socket."""
     import os
 
     import uvicorn
+
+    from api import processes as api_processes
 
     os.environ.update({"CTRLMAP_SERVE_WORKER_THREAD": "1" if worker_thread else "0",
                        "CTRLMAP_SERVE_CATALOGS": os.pathsep.join(str(c.resolve()) for c in STATE.catalogs)})
@@ -70,7 +77,11 @@ def serve_in_processes(processes: int, worker_thread: bool, **uvicorn_options) -
         os.environ["CTRLMAP_DATA_DIR"] = str(STATE.data_dir.resolve())
     if STATE.workspace:
         os.environ["CTRLMAP_WORKSPACE"] = STATE.workspace
-    uvicorn.run("api.cli_scale:app_from_environment", factory=True, workers=processes, **uvicorn_options)
+    if api_processes.balanced():
+        api_processes.supervise(processes, uvicorn_options["host"], uvicorn_options["port"],
+                                uvicorn_options.get("log_level", "info"))
+    else:
+        uvicorn.run(api_processes.APP, factory=True, workers=processes, **uvicorn_options)
 
 
 def spawn_workers(n: int) -> list[subprocess.Popen]:

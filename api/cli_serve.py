@@ -29,6 +29,7 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on [d
 
     from api.app import create_app
     from api.cli_scale import serve_in_processes, spawn_workers
+    from api.processes import server_checkpoint_seconds
     from rag.audit_key import load_key
     from rag.index import require_shared_index
 
@@ -37,7 +38,8 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on [d
     key = load_key(ctx.settings)  # fail now, not at the first decision, when the audit key is unusable
     if workers or processes > 1:
         require_shared_index(ctx.settings)
-    app = create_app(ctx=ctx, worker=not workers) if processes == 1 else None
+    app = create_app(ctx=ctx, worker=not workers, checkpoint_seconds=server_checkpoint_seconds(ctx.settings)) \
+        if processes == 1 else None
     spawned = spawn_workers(workers)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]listening on {host}[/]: put TLS in front of it; keys travel in every request")

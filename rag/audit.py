@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -49,13 +50,15 @@ def keyed_hash(fields: dict, key: AuditKey) -> str:
 
 
 def chain_key(s: Session) -> AuditKey:
-    """The audit key of the settings the session's store was opened with (read once per transaction)."""
-    if "audit_key" not in s.info:
+    """The audit key of the settings the session's store was opened with (read once per store: every session
+    of a store shares its `memo`)."""
+    memo = s.info.get("memo", s.info)
+    if "audit_key" not in memo:
         settings = s.info.get("settings")
         if settings is None:
             raise ConfigError("this database session carries no settings, so the audit key is unknown")
-        s.info["audit_key"] = load_key(settings)
-    return s.info["audit_key"]
+        memo["audit_key"] = load_key(settings)
+    return memo["audit_key"]
 
 
 def _keyed_from(s: Session) -> int | None:
@@ -66,32 +69,59 @@ def checkpoint_path(settings) -> Path:
     return settings.data_dir / CHECKPOINT_NAME
 
 
-def _open_epoch(s: Session, head_seq: int, key: AuditKey) -> None:
+def _open_epoch(s: Session, head_seq: int, key: AuditKey) -> bool:
     """The chain is keyed from the next event on, unless it already is (and then only with this key). Once a
-    signed checkpoint exists, the epoch is sealed: a missing checkpoint is never silently recreated."""
+    signed checkpoint exists, the epoch is sealed: a missing checkpoint is never silently recreated. Returns
+    whether the epoch was already sealed in the database (not just now, in a transaction that may yet roll
+    back)."""
     epoch = s.scalar(select(AuditEpochRow).order_by(AuditEpochRow.from_seq.desc()).limit(1))
     if epoch is None:
         s.add(AuditEpochRow(from_seq=head_seq + 1, scheme=KEYED, key_id=key.key_id, sealed=False))
-    elif epoch.key_id != key.key_id:
+        return False
+    if epoch.key_id != key.key_id:
         raise ConfigError(f"the audit chain is keyed with key {epoch.key_id}, but the configured key ({key.source}) "
                           f"is {key.key_id}: set CTRLMAP_AUDIT_KEY_FILE or CTRLMAP_AUDIT_KEY to the original key")
-    elif not epoch.sealed:
-        mark, problem = read_mark(checkpoint_path(s.info["settings"]))
-        epoch.sealed = not problem and _signed(mark, key)
+    if epoch.sealed:
+        return True
+    mark, problem = read_mark(checkpoint_path(s.info["settings"]))
+    epoch.sealed = not problem and _signed(mark, key)
+    return False
 
 
-def append(s: Session, *, workspace: str, actor: str, action: str, target: str, outcome: str = "ok",
-           before: dict | None = None, after: dict | None = None, **detail) -> AuditRow:
-    key = chain_key(s)
+def _locked_head(s: Session) -> AuditHeadRow:
+    """The chain head, locked until the transaction ends; read once per transaction (later appends in the same
+    transaction reuse it, so a decision with several events takes the lock and writes the head once)."""
+    transaction = s.get_transaction()
+    held = s.info.get("audit_head")
+    if held is not None and held[0] is transaction:
+        return held[1]
     head = s.get(AuditHeadRow, 1, with_for_update=True)
     if head is None:
         head = AuditHeadRow(id=1, seq=0, hash=GENESIS)
         s.add(head)
         s.flush()
-    if not s.info.get("audit_epoch_open"):
-        with s.no_autoflush:
-            _open_epoch(s, head.seq, key)
-        s.info["audit_epoch_open"] = True
+    s.info["audit_head"] = (transaction, head)
+    return head
+
+
+def _ensure_epoch(s: Session, head: AuditHeadRow, key: AuditKey) -> None:
+    """`_open_epoch` once per transaction, and not at all once this store has seen the epoch sealed with
+    this key (a sealed epoch never changes; verification still checks it)."""
+    memo = s.info.get("memo", s.info)
+    if s.info.get("audit_epoch_open") or memo.get("audit_epoch_sealed") == key.key_id:
+        return
+    with s.no_autoflush:
+        sealed = _open_epoch(s, head.seq, key)
+    s.info["audit_epoch_open"] = True
+    if sealed:
+        memo["audit_epoch_sealed"] = key.key_id
+
+
+def append(s: Session, *, workspace: str, actor: str, action: str, target: str, outcome: str = "ok",
+           before: dict | None = None, after: dict | None = None, **detail) -> AuditRow:
+    key = chain_key(s)
+    head = _locked_head(s)
+    _ensure_epoch(s, head, key)
     fields = dict(seq=head.seq + 1, workspace=workspace, at=datetime.now(timezone.utc).isoformat(),
                   actor=actor, action=action, target=target, outcome=outcome, before=before or {},
                   after=after or {}, detail={k: v for k, v in detail.items() if v is not None},
@@ -290,6 +320,47 @@ def read_events(ctx, workspace: str, limit: int = 200, offset: int = 0) -> list[
 
 
 def advance_checkpoint(ctx) -> None:
-    """Move the checkpoint to the chain head after a transaction committed."""
+    """Move the checkpoint to the chain head after a transaction committed: at once, or, in a server whose
+    context has a `Pacer`, from the pacer's thread a moment later."""
+    pacer = getattr(ctx, "checkpoint_pacer", None)
+    if pacer is not None:
+        pacer.poke()
+        return
     with ctx.store.session() as s:
         checkpoint(s, checkpoint_path(ctx.settings))
+
+
+class Pacer:
+    """Moves the checkpoint from a background thread at most every `seconds`, after commits were announced
+    with `poke`: under many concurrent reviewers, decisions do not each read and rewrite the file (and queue on
+    its lock). The checkpoint then trails the chain by at most `seconds` (a tail cut within that window is
+    still caught by the head row); `stop` writes the last one."""
+
+    def __init__(self, ctx, seconds: float) -> None:
+        self.ctx, self.seconds = ctx, seconds
+        self._due, self._stopping = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audit-checkpoint", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._due.set()
+
+    def _write(self) -> None:
+        self._due.clear()
+        try:
+            with self.ctx.store.session() as s:
+                checkpoint(s, checkpoint_path(self.ctx.settings))
+        except Exception:  # noqa: BLE001 - best effort, like the synchronous path; verification reports a lag
+            logging.getLogger(__name__).exception("the audit checkpoint could not be written")
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            if self._due.wait(timeout=1.0) and not self._stopping.is_set():
+                self._write()
+                self._stopping.wait(self.seconds)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+        if self._due.is_set():
+            self._write()

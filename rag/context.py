@@ -23,6 +23,7 @@ class Context:
     def __init__(self, settings: Settings | None = None, catalog_overlays: list[Path] | None = None) -> None:
         self.settings = settings or Settings.load()
         self.catalog_overlays = catalog_overlays or []
+        self.checkpoint_pacer = None  # set by a server: see `rag.audit.Pacer`
 
     @cached_property
     def store(self):
@@ -61,5 +62,8 @@ class Context:
         return name
 
     def close(self) -> None:
+        if self.checkpoint_pacer is not None:
+            self.checkpoint_pacer.stop()
+            self.checkpoint_pacer = None
         if "store" in self.__dict__:
             self.store.dispose()

@@ -146,11 +146,16 @@ def texts_by_sha(ctx, shas: set[str] | None = None) -> dict[str, str]:
 def version_text(ctx, workspace: str, sha256: str) -> str:
     """Canonical text of a version for display, only if it belongs to the workspace; hidden text is masked
     character for character (offsets hold), so it is never shown around evidence."""
+    with ctx.store.session() as s:
+        return read_version_text(s, workspace, sha256)
+
+
+def read_version_text(s: Session, workspace: str, sha256: str) -> str:
+    """`version_text` inside the caller's transaction."""
     from rag.ingest.document import mask_hidden
 
-    with ctx.store.session() as s:
-        row = s.execute(select(VersionRow.text, VersionRow.hidden).join(DocumentRow).where(
-            VersionRow.sha256 == sha256, DocumentRow.workspace == workspace).limit(1)).first()
+    row = s.execute(select(VersionRow.text, VersionRow.hidden).join(DocumentRow).where(
+        VersionRow.sha256 == sha256, DocumentRow.workspace == workspace).limit(1)).first()
     if row is None:
         raise NotFound(f"no document version {sha256[:12]} in workspace {workspace}")
     return mask_hidden(row.text, row.hidden or [])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 INSTRUCTION = "instruction-like"
 CONFIRMED = "confirmed-by-reviewer"
@@ -71,8 +72,10 @@ def normalized(text: str) -> str:
     return _SPACES.sub(" ", _INVISIBLE.sub("", text))
 
 
+@lru_cache(maxsize=8192)
 def is_instruction_like(text: str) -> bool:
-    """True when the text addresses a reviewer or a model with instructions or approval language."""
+    """True when the text addresses a reviewer or a model with instructions or approval language (cached: the
+    same quotes are checked on every read of the proposals citing them)."""
     return bool(text) and _DETECTOR.search(normalized(text)) is not None
 
 

@@ -8,7 +8,7 @@ says so; many decisions at once go through rag/queue.py, one `record` each.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from rag import audit, drift
 from rag.citations import quote_citation
 from rag.context import Context
-from rag.corpus import current_version_row, current_versions, passage_from_row
+from rag.corpus import current_version_row, current_versions, passage_from_row, read_version_text
 from rag.errors import Conflict, InvalidInput, NotFound
 from rag.instructions import confirmed
 from rag.mapping import MappingRun
@@ -136,11 +136,9 @@ def _save_evidence(s: Session, workspace: str, run: MappingRun) -> None:
         s.execute(insert(EvidenceRow), rows)
 
 
-def _own_confidence(s: Session, workspace: str, clause, document_id: int) -> tuple[float | None, str]:
-    """What the pipeline itself gave this document for this clause in the latest run, and how to say it."""
-    stored = s.execute(select(EvidenceRow.document_id, EvidenceRow.rank, EvidenceRow.confidence).where(
-        EvidenceRow.workspace == workspace, EvidenceRow.framework == clause.framework,
-        EvidenceRow.clause_id == clause.id)).all()
+def _own_confidence(stored: list, clause, document_id: int) -> tuple[float | None, str]:
+    """What the pipeline itself gave this document for this clause in the latest run (`stored`: that run's
+    evidence rows for the clause), and how to say it."""
     if not stored:
         return None, f"No mapping run has scored {clause.id} yet."
     mine = next((r for r in stored if r.document_id == document_id), None)
@@ -156,8 +154,9 @@ def _own_confidence(s: Session, workspace: str, clause, document_id: int) -> tup
 
 
 def _load(s: Session, workspace: str, proposal_id: int) -> ProposalRow:
-    row = s.scalar(select(ProposalRow).options(*_EAGER)
-                   .where(ProposalRow.id == proposal_id, ProposalRow.workspace == workspace))
+    """One proposal with its citations, document and version, in one query."""
+    row = s.scalars(select(ProposalRow).options(joinedload(ProposalRow.citations), *_EAGER[1:])
+                    .where(ProposalRow.id == proposal_id, ProposalRow.workspace == workspace)).unique().first()
     if row is None:
         raise NotFound(f"no proposal {proposal_id} in workspace {workspace}", target=f"proposal:{proposal_id}")
     return row
@@ -230,18 +229,44 @@ def status_counts(ctx: Context, workspace: str) -> dict[str, int]:
 def history(ctx: Context, workspace: str, proposal_id: int) -> list[Decision]:
     """The decisions people made on a proposal, oldest first."""
     with ctx.store.session() as s:
-        rows = s.scalars(select(DecisionRow).where(DecisionRow.workspace == workspace,
-                                                   DecisionRow.proposal_id == proposal_id).order_by(DecisionRow.id))
-        return [Decision(id=r.id, proposal_id=r.proposal_id, actor=r.actor, action=Action(r.action),
-                         comment=r.comment, before=r.before, after=r.after, at=r.at) for r in rows]
+        return _history(s, workspace, proposal_id)
+
+
+def _history(s: Session, workspace: str, proposal_id: int) -> list[Decision]:
+    rows = s.scalars(select(DecisionRow).where(DecisionRow.workspace == workspace,
+                                               DecisionRow.proposal_id == proposal_id).order_by(DecisionRow.id))
+    return [Decision(id=r.id, proposal_id=r.proposal_id, actor=r.actor, action=Action(r.action),
+                     comment=r.comment, before=r.before, after=r.after, at=r.at) for r in rows]
 
 
 def derived(ctx: Context, workspace: str, proposal_id: int) -> list[Proposal]:
     """Proposals suggested through crosswalks from this one's approval."""
     with ctx.store.session() as s:
-        rows = s.scalars(select(ProposalRow).options(*_EAGER).where(ProposalRow.workspace == workspace,
-                                                                    ProposalRow.origin_proposal_id == proposal_id))
-        return _to_models(s, list(rows))
+        return _derived(s, workspace, proposal_id)
+
+
+def _derived(s: Session, workspace: str, proposal_id: int) -> list[Proposal]:
+    rows = s.scalars(select(ProposalRow).options(*_EAGER).where(ProposalRow.workspace == workspace,
+                                                                ProposalRow.origin_proposal_id == proposal_id))
+    return _to_models(s, list(rows))
+
+
+@dataclass
+class Detail:
+    """What a reviewer sees when opening a proposal, read in one transaction."""
+
+    proposal: Proposal
+    texts: dict[str, str]  # the cited versions' texts (hidden text masked), by sha256
+    decisions: list[Decision]
+    derived: list[Proposal]
+
+
+def detail(ctx: Context, workspace: str, proposal_id: int) -> Detail:
+    with ctx.store.session() as s:
+        proposal = _to_models(s, [_load(s, workspace, proposal_id)])[0]
+        shas = {c.document_sha256 for c in proposal.citations}
+        return Detail(proposal, {sha: read_version_text(s, workspace, sha) for sha in shas},
+                      _history(s, workspace, proposal_id), _derived(s, workspace, proposal_id))
 
 
 def derived_ids(ctx: Context, workspace: str, proposal_id: int) -> set[int]:
@@ -269,6 +294,7 @@ class Outcome:
     proposal: Proposal
     changed: bool  # False: it already was so (no event written) or it changed meanwhile (see `skipped`)
     skipped: str | None = None  # "already approved", "changed meanwhile", ...
+    propagated: list[Proposal] = field(default_factory=list)  # crosswalk suggestions this decision made
 
 
 def decide(ctx: Context, workspace: str, proposal_id: int, actor: str, action: Action, comment: str = "",
@@ -308,7 +334,7 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
         version = s.get(VersionRow, row.version_id)
         suggested = suggest(ctx, s, workspace, row) if action == Action.approve else []
         s.flush()
-        result = _to_models(s, [row])[0]
+        result, *made = _to_models(s, [row, *suggested])
         # the audit events come last: appending locks the chain head until commit, so the lock is held for
         # a few statements, not for the whole decision (concurrent reviewers queue on it)
         audit.append(s, workspace=workspace, actor=actor, action=f"proposal.{action.value}",
@@ -320,7 +346,7 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
                          target=f"proposal:{new.id}", after={"status": new.status, "method": new.method},
                          origin=f"proposal:{row.id}", clause=f"{new.framework}:{new.clause_id}")
     _commit_checkpoint(ctx)
-    return Outcome(result, True)
+    return Outcome(result, True, propagated=made)
 
 
 def _skip_reason(row: ProposalRow, action: Action, unchanged_since) -> str | None:
@@ -399,29 +425,50 @@ def add_manual(ctx: Context, workspace: str, framework: str, clause_id: str, doc
 def suggest(ctx: Context, s: Session, workspace: str, row: ProposalRow) -> list[ProposalRow]:
     """Map once, satisfy many: suggest the approved evidence for crosswalk-linked clauses (still proposals).
     Returns the new proposals (flushed); the caller audits them."""
-    made = []
-    for clause in ctx.catalog.related(row.framework, row.clause_id):
-        exists = s.scalar(select(ProposalRow.id).where(
-            ProposalRow.workspace == workspace, ProposalRow.framework == clause.framework,
-            ProposalRow.clause_id == clause.id, ProposalRow.document_id == row.document_id))
-        if exists:
-            continue
-        own, said = _own_confidence(s, workspace, clause, row.document_id)
-        confidence = row.confidence * 0.9 if own is None else min(row.confidence * 0.9, own)
-        new = ProposalRow(workspace=workspace, framework=clause.framework, clause_id=clause.id,
-                          document_id=row.document_id, version_id=row.version_id, score=row.score,
-                          confidence=round(confidence, 4), coverage=Coverage.partial.value,
-                          rationale=(f"Suggested through a crosswalk: the same evidence was approved for "
-                                     f"{row.framework} {row.clause_id}. {said} "
-                                     f"A reviewer must confirm it meets {clause.id}."),
-                          method=Method.crosswalk.value, status=Status.proposed.value, model=None,
-                          corpus_version=ctx.catalog.version, origin_proposal_id=row.id, created_at=utcnow())
-        new.citations.extend(CitationRow(passage_id=c.passage_id, document_sha256=c.document_sha256,
-                                         start=c.start, end=c.end, quote=c.quote, flags=c.flags) for c in row.citations)
-        s.add(new)
-        made.append(new)
+    related = ctx.catalog.related(row.framework, row.clause_id)
+    if not related:
+        return []
+    keys = {(c.framework, c.id) for c in related}
+    taken = set(s.execute(select(ProposalRow.framework, ProposalRow.clause_id).where(
+        ProposalRow.workspace == workspace, ProposalRow.document_id == row.document_id,
+        ProposalRow.clause_id.in_({c.id for c in related})))) & keys
+    fresh = [c for c in related if (c.framework, c.id) not in taken]
+    scored = _scored(s, workspace, fresh)
+    made = [_suggestion(ctx, row, clause, _own_confidence(scored.get((clause.framework, clause.id), []), clause,
+                                                          row.document_id)) for clause in fresh]
+    s.add_all(made)
     s.flush()
     return made
+
+
+def _scored(s: Session, workspace: str, clauses) -> dict[tuple[str, str], list]:
+    """The latest run's evidence (document, rank, confidence) for each of these clauses, in one query."""
+    if not clauses:
+        return {}
+    keys = {(c.framework, c.id) for c in clauses}
+    rows = s.execute(select(EvidenceRow.framework, EvidenceRow.clause_id, EvidenceRow.document_id, EvidenceRow.rank,
+                            EvidenceRow.confidence).where(EvidenceRow.workspace == workspace,
+                                                          EvidenceRow.clause_id.in_({c.id for c in clauses})))
+    out: dict[tuple[str, str], list] = {}
+    for r in rows:
+        if (r.framework, r.clause_id) in keys:
+            out.setdefault((r.framework, r.clause_id), []).append(r)
+    return out
+
+
+def _suggestion(ctx: Context, row: ProposalRow, clause, own: tuple[float | None, str]) -> ProposalRow:
+    confidence = row.confidence * 0.9 if own[0] is None else min(row.confidence * 0.9, own[0])
+    new = ProposalRow(workspace=row.workspace, framework=clause.framework, clause_id=clause.id,
+                      document_id=row.document_id, version_id=row.version_id, score=row.score,
+                      confidence=round(confidence, 4), coverage=Coverage.partial.value,
+                      rationale=(f"Suggested through a crosswalk: the same evidence was approved for "
+                                 f"{row.framework} {row.clause_id}. {own[1]} "
+                                 f"A reviewer must confirm it meets {clause.id}."),
+                      method=Method.crosswalk.value, status=Status.proposed.value, model=None,
+                      corpus_version=ctx.catalog.version, origin_proposal_id=row.id, created_at=utcnow())
+    new.citations.extend(CitationRow(passage_id=c.passage_id, document_sha256=c.document_sha256,
+                                     start=c.start, end=c.end, quote=c.quote, flags=c.flags) for c in row.citations)
+    return new
 
 
 # --- drift --------------------------------------------------------------------------------------------

@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: SQLite file in data_dir
     workspace: str = "default"
 
+    # a server moves the audit checkpoint file at most this often (seconds) instead of after every commit;
+    # None: `ctrlmap serve` uses 0.25, everything else writes it after each commit
+    checkpoint_seconds: float | None = None
+    # a server runs at most this many requests at once per process; the rest wait their turn in the event loop
+    # rather than in the GIL, the audit chain's lock or the connection pool (under 50 concurrent reviewers on
+    # PostgreSQL: 16 threads 27 decisions/s, 4 threads 43/s, 2 threads 47/s; evals/bench/load.py)
+    server_threads: int = 4
+    db_pool_size: int = 8  # pooled PostgreSQL connections per process (requests, job thread, checkpoint pacer)
+
     # embeddings
     embedding_backend: Literal["wordllama", "openai"] = "wordllama"
     embedding_model: str = "l2_supercat_256"

@@ -120,7 +120,7 @@ class ProposalRow(Base):
     usage: Mapped[dict] = mapped_column(JSON, default=dict)
     corpus_version: Mapped[str] = mapped_column(String(32))
     run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    origin_proposal_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    origin_proposal_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     drift: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = _ts()
     updated_at: Mapped[datetime] = _ts()
@@ -317,14 +317,18 @@ class Store:
             self.engine = self._sqlite_engine(url, "BEGIN")
             self.write_engine = self._sqlite_engine(url, "BEGIN IMMEDIATE")
         else:
-            self.engine = self.write_engine = create_engine(url, pool_pre_ping=True)
+            self.engine = self.write_engine = create_engine(url, pool_pre_ping=True, pool_size=settings.db_pool_size,
+                                                            max_overflow=max(4, settings.db_pool_size // 2))
         if upgrade:  # the schema comes from the migrations (rag/migrations), never from create_all
             migrate.upgrade(self.engine, self.write_engine)
-        info = {"settings": settings}  # the audit chain reads its key through the session
+        # the audit chain reads its key through the session; `memo` (one dict, shared by every session of this
+        # store) keeps what never changes while the store is open, such as the loaded audit key
+        info = {"settings": settings, "memo": {}}
         self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False, info=info)
         event.listen(self._write, "before_flush", _check_lengths)
         self._writer = threading.RLock() if self.is_sqlite else nullcontext()
+        self._known_workspaces: set[str] = set()
 
     @staticmethod
     def _sqlite_engine(url: str, begin: str):
@@ -368,8 +372,14 @@ class Store:
                     raise
 
     def has_workspace(self, name: str) -> bool:
+        """Workspaces are never removed, so a name once found is remembered (every request asks)."""
+        if name in self._known_workspaces:
+            return True
         with self.session() as s:
-            return s.get(WorkspaceRow, name) is not None
+            found = s.get(WorkspaceRow, name) is not None
+        if found:
+            self._known_workspaces.add(name)
+        return found
 
     def workspaces(self) -> list[str]:
         with self.session() as s:

@@ -24,7 +24,7 @@ from rag.errors import IngestError
 from rag.ingest.pipeline import IngestResult, collect, ingest_bytes, ingest_paths
 from rag.mapping import MappingRun, Progress, propose
 from rag.models import Action, Proposal
-from rag.review import Edit, SaveStats, derived_ids, save_run
+from rag.review import Edit, SaveStats, save_run
 from rag.review import record as record_decision
 
 STATUSES = ("ingested", "new-version", "unchanged", "rejected")
@@ -133,15 +133,14 @@ def run_mapping(ctx: Context, workspace: str, frameworks: list[str], actor: str,
 @dataclass
 class Decided:
     proposal: Proposal
-    propagated: list[int] = field(default_factory=list)  # crosswalk suggestions this decision made
+    propagated: list[Proposal] = field(default_factory=list)  # crosswalk suggestions this decision made
     skipped: str | None = None  # e.g. "already approved": deciding it again recorded nothing
 
 
 def decide(ctx: Context, workspace: str, proposal_id: int, actor: str, action: Action, comment: str = "",
            edit: Edit | None = None) -> Decided:
-    before = derived_ids(ctx, workspace, proposal_id)
     outcome = record_decision(ctx, workspace, proposal_id, actor, action, comment, edit)
-    return Decided(outcome.proposal, sorted(derived_ids(ctx, workspace, proposal_id) - before), outcome.skipped)
+    return Decided(outcome.proposal, outcome.propagated, outcome.skipped)
 
 
 # --- the system description ------------------------------------------------------------------------------

@@ -96,3 +96,31 @@ def test_api_and_page_report_a_damaged_checkpoint_as_a_finding(seeded):
         page = browser.get("/w/acme/audit")
         assert page.status_code == 200 and "checkpoint file audit-head.json is damaged" in page.text
     ctx.close()
+
+
+def test_a_server_s_checkpoint_trails_the_chain_briefly_and_catches_up(tmp_path):
+    """With a pacer (as `ctrlmap serve` runs), decisions do not each rewrite the checkpoint file: it follows the
+    chain head from a background thread within the interval, a lagging checkpoint is not a finding, and
+    stopping the pacer writes the last head."""
+    import json
+    import time
+
+    from rag import audit, workflows
+    from rag.models import Action
+
+    ctx = seeded_context(tmp_path)
+    tenant = seed_tenant(ctx, "acme")
+    path = audit.checkpoint_path(ctx.settings)
+    ctx.checkpoint_pacer = audit.Pacer(ctx, 0.2)
+    for proposal in tenant.proposals.values():
+        workflows.decide(ctx, "acme", proposal, "pacer test", Action.reject, "trailing checkpoint")
+    assert audit.verify_store(ctx).ok
+    head = audit.verify_store(ctx).events
+    deadline = time.monotonic() + 5
+    while json.loads(path.read_text())["seq"] != head and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert json.loads(path.read_text())["seq"] == head
+    workflows.decide(ctx, "acme", tenant.proposals["access"], "pacer test", Action.reopen, "last one")
+    ctx.checkpoint_pacer.stop()
+    assert json.loads(path.read_text())["seq"] == head + 1
+    ctx.close()

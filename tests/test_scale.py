@@ -99,12 +99,12 @@ def seeded(env) -> str:
 class Server:
     """`ctrlmap serve --workers N` in a process of its own."""
 
-    def __init__(self, env: dict, workers: int) -> None:
+    def __init__(self, env: dict, workers: int, processes: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--workers", str(workers),
-             "--log-level", "warning"], cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+             "--processes", str(processes), "--log-level", "warning"], cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def ready(self) -> "Server":
@@ -274,3 +274,33 @@ def test_queued_ingest_then_mapping_run_by_a_worker(tmp_path, monkeypatch):
     assert listed["ingest"]["stats"]["mapping_job"] == listed["mapping"]["id"]
     missing = CliRunner().invoke(app, ["jobs", "show", "nope"])
     assert missing.exit_code != 0 and "no job nope" in missing.output
+
+
+def api_children(server: Server) -> set[int]:
+    """The API processes `serve --processes N` supervises (its children started by multiprocessing's spawn; no
+    job workers were asked for, and multiprocessing's resource tracker is left out)."""
+    out = subprocess.run(["pgrep", "-P", str(server.process.pid), "-f", "multiprocessing.spawn"],
+                         capture_output=True, text=True).stdout
+    return {int(pid) for pid in out.split()}
+
+
+def test_api_processes_each_listen_and_a_dead_one_is_replaced(shared_env, servers):
+    """`serve --processes 2`: two API processes, each with its own socket on the one port (the kernel spreads
+    connections over them); one killed is started again, and requests keep being answered meanwhile."""
+    key = seeded(shared_env)
+    server = Server(shared_env, workers=0, processes=2)
+    servers.append(server)
+    server.ready()
+    children = wait_until(lambda: (c := api_children(server)) and len(c) == 2 and c, 60, "two API processes")
+    listening = subprocess.run(["ss", "-Hltnp", f"sport = :{server.port}"], capture_output=True, text=True).stdout
+    if listening:  # ss shows one listening socket per process when each binds its own (SO_REUSEPORT)
+        assert len(listening.strip().splitlines()) == 2, listening
+    url = f"{server.url}/api/workspaces/{shared_env['CTRLMAP_WORKSPACE']}/documents"
+    headers = {"Authorization": f"Bearer {key}"}
+    os.kill(min(children), signal.SIGKILL)
+    answered = [httpx.get(url, headers=headers, timeout=30).status_code for _ in range(20)]  # fresh connections
+    assert answered == [200] * 20
+    replaced = wait_until(lambda: (c := api_children(server)) and len(c) == 2 and c != children and c, 60,
+                          "a replacement API process")
+    assert min(children) not in replaced
+    assert httpx.get(url, headers=headers, timeout=30).status_code == 200

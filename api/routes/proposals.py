@@ -17,7 +17,6 @@ from api.schemas import (BulkDecisionCreate, BulkResultPublic, ClauseCandidatesP
 from rag import queue, review, workflows
 from rag.applicability import list_not_applicable
 from rag.context import Context
-from rag.documents import version_text
 from rag.models import Action, Coverage, Proposal
 
 router = APIRouter(prefix="/api/workspaces/{workspace}/proposals", tags=["proposals"])
@@ -109,24 +108,23 @@ def get_proposal(proposal_id: int, access: ViewerIn, ctx: ContextDep,
                  ) -> ProposalDetailPublic:
     """One proposal with its clause, each cited quote in its document context, the decisions made on it and
     the proposals its approval suggested. Role: viewer."""
-    p = review.get_proposal(ctx, access.workspace, proposal_id)
-    texts = {sha: version_text(ctx, access.workspace, sha) for sha in {c.document_sha256 for c in p.citations}}
-    contexts = [text_window(c.document_sha256, texts[c.document_sha256], c.start, c.end, context)
+    d = review.detail(ctx, access.workspace, proposal_id)
+    p = d.proposal
+    contexts = [text_window(c.document_sha256, d.texts[c.document_sha256], c.start, c.end, context)
                 for c in p.citations]
     return ProposalDetailPublic(
         **proposal_public(ctx, p).model_dump(), clause=ClausePublic.model_validate(
             ctx.catalog.clause(p.framework, p.clause_id)), contexts=contexts,
-        decisions=[DecisionPublic(**d.model_dump(mode="json", exclude={"proposal_id"})) for d in
-                   review.history(ctx, access.workspace, proposal_id)],
-        derived=[proposal_public(ctx, d) for d in review.derived(ctx, access.workspace, proposal_id)])
+        decisions=[DecisionPublic(**x.model_dump(mode="json", exclude={"proposal_id"})) for x in d.decisions],
+        derived=[proposal_public(ctx, x) for x in d.derived])
 
 
 def _decide(ctx: Context, access, proposal_id: int, action: Action, comment: str,
             edit: review.Edit | None = None) -> DecisionResultPublic:
     decided = workflows.decide(ctx, access.workspace, proposal_id, access.actor, action, comment, edit)
-    made = [d for d in review.derived(ctx, access.workspace, proposal_id) if d.id in decided.propagated]
     return DecisionResultPublic(proposal=proposal_public(ctx, decided.proposal),
-                                propagated=[proposal_public(ctx, d) for d in made], unchanged=bool(decided.skipped),
+                                propagated=[proposal_public(ctx, d) for d in decided.propagated],
+                                unchanged=bool(decided.skipped),
                                 note=f"{decided.skipped}: nothing recorded" if decided.skipped else None)
 
 

@@ -56,6 +56,7 @@ class Outcome:
     decide_ms: list[float] = field(default_factory=list)
     read_ms: list[float] = field(default_factory=list)
     failures: Counter = field(default_factory=Counter)
+    generator_cpu: float = 0.0  # CPU seconds the load generator itself used while the reviewers ran
 
 
 def seed(ctx: Context, workspaces: int) -> dict[str, list[int]]:
@@ -93,7 +94,8 @@ def assign(ctx: Context, queues: dict[str, list[int]], reviewers: int, decisions
 def start_server(data_dir: Path, port: int, env: dict[str, str], processes: int = 1) -> subprocess.Popen:
     command = [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), "serve", "--host", HOST,
                "--port", str(port), "--log-level", "warning", "--processes", str(processes)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **env})
+    log = (data_dir.parent / "server.log").open("wb")  # a file, not a pipe: a full pipe would stall the server
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **env})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -102,7 +104,12 @@ def start_server(data_dir: Path, port: int, env: dict[str, str], processes: int 
         except httpx.TransportError:
             time.sleep(0.1)
     server.kill()
-    raise SystemExit(f"the server did not start: {server.stderr.read().decode()[-2000:]}")
+    raise SystemExit(f"the server did not start: {server_log(data_dir)}")
+
+
+def server_log(data_dir: Path, tail: int = 2000) -> str:
+    path = data_dir.parent / "server.log"
+    return path.read_text(errors="replace")[-tail:] if path.exists() else ""
 
 
 async def review(client: httpx.AsyncClient, reviewer: Reviewer, outcome: Outcome, seed_value: int) -> None:
@@ -126,14 +133,18 @@ async def review(client: httpx.AsyncClient, reviewer: Reviewer, outcome: Outcome
 
 
 async def run_reviewers(ports: int | list[int], reviewers: list[Reviewer]) -> tuple[Outcome, float]:
-    """All reviewers at once; with several ports (API processes), reviewer i talks to port i mod N."""
+    """All reviewers at once, each on a connection of its own (as each person's browser would be); with several
+    ports (API processes), reviewer i talks to port i mod N. Records the CPU time this generator itself used
+    (it shares the machine with the servers and the database)."""
     ports = [ports] if isinstance(ports, int) else ports
     outcome = Outcome()
-    limits = httpx.Limits(max_connections=len(reviewers), max_keepalive_connections=len(reviewers))
-    clients = [httpx.AsyncClient(base_url=f"http://{HOST}:{p}", timeout=120, limits=limits) for p in ports]
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [httpx.AsyncClient(base_url=f"http://{HOST}:{ports[i % len(ports)]}", timeout=120, limits=limits)
+               for i in range(len(reviewers))]
     try:
-        started = time.perf_counter()
-        await asyncio.gather(*(review(clients[i % len(clients)], r, outcome, i) for i, r in enumerate(reviewers)))
+        started, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(review(clients[i], r, outcome, i) for i, r in enumerate(reviewers)))
+        outcome.generator_cpu = time.process_time() - cpu
         return outcome, time.perf_counter() - started
     finally:
         for client in clients:
@@ -172,7 +183,8 @@ def figures(outcome: Outcome, wall: float, reviewers: int) -> dict[str, str]:
            "mix": mix,
            "wall time": f"{wall:.1f} s",
            "decisions/s": f"{n / wall:.1f}",
-           "requests/s": f"{(n + len(outcome.read_ms)) / wall:.1f}"}
+           "requests/s": f"{(n + len(outcome.read_ms)) / wall:.1f}",
+           "generator CPU": f"{outcome.generator_cpu:.1f} s of {(os.cpu_count() or 1) * wall:.0f} core-s on this machine"}
     for label, values in (("decide", outcome.decide_ms), ("open", outcome.read_ms)):
         out[f"{label} p50 / p95 / p99"] = (f"{percentile(values, .5):.0f} / {percentile(values, .95):.0f} / "
                                            f"{percentile(values, .99):.0f} ms")
@@ -227,6 +239,9 @@ def run_once(args, database_url: str | None) -> tuple[dict[str, str], list[str]]
         server = start_server(data_dir, port, env, processes)
         try:
             outcome, wall = asyncio.run(run_reviewers(port, reviewers))
+        except httpx.HTTPError as exc:
+            raise SystemExit(f"the load run failed ({type(exc).__name__}: {exc}); the server said:\n"
+                             f"{server_log(data_dir)}")
         finally:
             server.terminate()
             server.wait(30)

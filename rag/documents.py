@@ -42,8 +42,8 @@ def versions(ctx: Context, workspace: str, document_id: int) -> list[dict]:
         if doc is None:
             raise NotFound(f"no document {document_id} in workspace {workspace}")
         current = current_versions(s, workspace, {document_id}).get(document_id)
-        return [{"number": v.number, "current": bool(current and current.version_id == v.id), "sha256": v.sha256, "media_type": v.media_type, "bytes": v.byte_size,
-                 "parser": v.parser, "pages": v.pages, "hidden_spans": len(v.hidden or []),
+        return [{"number": v.number, "current": bool(current and current.version_id == v.id), "sha256": v.sha256,
+                 "media_type": v.media_type, "bytes": v.byte_size, "parser": v.parser, "pages": v.pages, "hidden_spans": len(v.hidden or []),
                  "created_at": v.created_at} for v in doc.versions]
 
 
@@ -56,8 +56,8 @@ def sections(ctx: Context, workspace: str, document_id: int) -> dict:
             raise NotFound(f"no document {document_id} in workspace {workspace}")
         latest = current_version_row(s, workspace, doc.id)
         rows = s.scalars(select(SectionRow).where(SectionRow.version_id == latest.id).order_by(SectionRow.start))
-        parts = [{"n": i, "heading": " › ".join(r.heading_path) or doc.title, "title": (r.heading_path or [doc.title])[-1],
-                  "level": r.level, "page": r.page, "text": latest.text[r.start:r.end]} for i, r in enumerate(rows, 1)]
+        parts = [{"n": i, "heading": " › ".join(r.heading_path) or doc.title,
+                  "title": (r.heading_path or [doc.title])[-1], "level": r.level, "page": r.page, "text": latest.text[r.start:r.end]} for i, r in enumerate(rows, 1)]
         return {"id": doc.id, "name": doc.name, "title": doc.title, "version": latest.number, "sha256": latest.sha256,
                 "media_type": latest.media_type, "warnings": list(latest.warnings or []),
                 "sections": parts or [{"n": 1, "heading": doc.title, "title": doc.title, "level": 1, "page": None,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from evals.bench.procs import HOST, free_port, start_chroma
 from rag import audit
@@ -57,6 +58,8 @@ class Outcome:
     read_ms: list[float] = field(default_factory=list)
     failures: Counter = field(default_factory=Counter)
     generator_cpu: float = 0.0  # CPU seconds the load generator itself used while the reviewers ran
+    server_cpu: float = 0.0  # ... the API processes used
+    database_cpu: float = 0.0  # ... the PostgreSQL server's processes used (SQLite runs inside the API)
 
 
 def seed(ctx: Context, workspaces: int) -> dict[str, list[int]]:
@@ -151,6 +154,27 @@ async def run_reviewers(ports: int | list[int], reviewers: list[Reviewer]) -> tu
             await client.aclose()
 
 
+def cpu_seconds(root_pid: int | None = None, name: str | None = None) -> float:
+    """CPU seconds used so far by a process and its live descendants, or by every process called `name`."""
+    procs = []
+    try:
+        if root_pid is not None:
+            root = psutil.Process(root_pid)
+            procs = [root, *root.children(recursive=True)]
+        else:
+            procs = [p for p in psutil.process_iter(["name"]) if p.info["name"] == name]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else 0.0
@@ -184,7 +208,10 @@ def figures(outcome: Outcome, wall: float, reviewers: int) -> dict[str, str]:
            "wall time": f"{wall:.1f} s",
            "decisions/s": f"{n / wall:.1f}",
            "requests/s": f"{(n + len(outcome.read_ms)) / wall:.1f}",
-           "generator CPU": f"{outcome.generator_cpu:.1f} s of {(os.cpu_count() or 1) * wall:.0f} core-s on this machine"}
+           "generator CPU": (f"{outcome.generator_cpu:.1f} s of {(os.cpu_count() or 1) * wall:.0f} core-s "
+                             "on this machine"),
+           "CPU per decision": (f"API {1000 * outcome.server_cpu / max(n, 1):.1f} ms, database "
+                                f"{1000 * outcome.database_cpu / max(n, 1):.1f} ms (open + decide)")}
     for label, values in (("decide", outcome.decide_ms), ("open", outcome.read_ms)):
         out[f"{label} p50 / p95 / p99"] = (f"{percentile(values, .5):.0f} / {percentile(values, .95):.0f} / "
                                            f"{percentile(values, .99):.0f} ms")
@@ -238,7 +265,10 @@ def run_once(args, database_url: str | None) -> tuple[dict[str, str], list[str]]
         port = free_port()
         server = start_server(data_dir, port, env, processes)
         try:
+            before = cpu_seconds(server.pid), cpu_seconds(name="postgres")
             outcome, wall = asyncio.run(run_reviewers(port, reviewers))
+            outcome.server_cpu = cpu_seconds(server.pid) - before[0]
+            outcome.database_cpu = cpu_seconds(name="postgres") - before[1] if database_url else 0.0
         except httpx.HTTPError as exc:
             raise SystemExit(f"the load run failed ({type(exc).__name__}: {exc}); the server said:\n"
                              f"{server_log(data_dir)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 
 from api.deps import ContextDep, ReviewerIn, ViewerIn
 from api.routes.documents import text_window
@@ -20,6 +21,13 @@ from rag.context import Context
 from rag.models import Action, Coverage, Proposal
 
 router = APIRouter(prefix="/api/workspaces/{workspace}/proposals", tags=["proposals"])
+
+
+def as_json(model: BaseModel) -> Response:
+    """The response, serialized once. Returning the model itself would have FastAPI validate it again against
+    the route's `response_model` (on a thread of its own for a sync route) before serializing it; the route's
+    `response_model` still documents it. Used on the routes a reviewer calls for every decision."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def proposal_public(ctx: Context, p: Proposal) -> ProposalPublic:
@@ -105,43 +113,43 @@ def clause_candidates(framework: str, clause_id: str, access: ViewerIn, ctx: Con
 @router.get("/{proposal_id}", response_model=ProposalDetailPublic)
 def get_proposal(proposal_id: int, access: ViewerIn, ctx: ContextDep,
                  context: Annotated[int, Query(ge=0, le=5000, description="characters around each quote")] = 600
-                 ) -> ProposalDetailPublic:
+                 ) -> Response:
     """One proposal with its clause, each cited quote in its document context, the decisions made on it and
     the proposals its approval suggested. Role: viewer."""
     d = review.detail(ctx, access.workspace, proposal_id)
     p = d.proposal
     contexts = [text_window(c.document_sha256, d.texts[c.document_sha256], c.start, c.end, context)
                 for c in p.citations]
-    return ProposalDetailPublic(
+    return as_json(ProposalDetailPublic(
         **proposal_public(ctx, p).model_dump(), clause=ClausePublic.model_validate(
             ctx.catalog.clause(p.framework, p.clause_id)), contexts=contexts,
         decisions=[DecisionPublic(**x.model_dump(mode="json", exclude={"proposal_id"})) for x in d.decisions],
-        derived=[proposal_public(ctx, x) for x in d.derived])
+        derived=[proposal_public(ctx, x) for x in d.derived]))
 
 
 def _decide(ctx: Context, access, proposal_id: int, action: Action, comment: str,
-            edit: review.Edit | None = None) -> DecisionResultPublic:
+            edit: review.Edit | None = None) -> Response:
     decided = workflows.decide(ctx, access.workspace, proposal_id, access.actor, action, comment, edit)
-    return DecisionResultPublic(proposal=proposal_public(ctx, decided.proposal),
+    return as_json(DecisionResultPublic(proposal=proposal_public(ctx, decided.proposal),
                                 propagated=[proposal_public(ctx, d) for d in decided.propagated],
                                 unchanged=bool(decided.skipped),
-                                note=f"{decided.skipped}: nothing recorded" if decided.skipped else None)
+                                note=f"{decided.skipped}: nothing recorded" if decided.skipped else None))
 
 
 @router.post("/{proposal_id}/approve", response_model=DecisionResultPublic)
-def approve(proposal_id: int, body: DecisionCreate, access: ReviewerIn, ctx: ContextDep) -> DecisionResultPublic:
+def approve(proposal_id: int, body: DecisionCreate, access: ReviewerIn, ctx: ContextDep) -> Response:
     """Approve; crosswalk-linked clauses get the same evidence as new proposals. Role: reviewer."""
     return _decide(ctx, access, proposal_id, Action.approve, body.comment)
 
 
 @router.post("/{proposal_id}/reject", response_model=DecisionResultPublic)
-def reject(proposal_id: int, body: DecisionCreate, access: ReviewerIn, ctx: ContextDep) -> DecisionResultPublic:
+def reject(proposal_id: int, body: DecisionCreate, access: ReviewerIn, ctx: ContextDep) -> Response:
     """Reject. Role: reviewer."""
     return _decide(ctx, access, proposal_id, Action.reject, body.comment)
 
 
 @router.post("/{proposal_id}/reopen", response_model=DecisionResultPublic)
-def reopen(proposal_id: int, body: DecisionCreate, access: ReviewerIn, ctx: ContextDep) -> DecisionResultPublic:
+def reopen(proposal_id: int, body: DecisionCreate, access: ReviewerIn, ctx: ContextDep) -> Response:
     """Send a decided proposal back to the queue. Role: reviewer."""
     return _decide(ctx, access, proposal_id, Action.reopen, body.comment)
 
@@ -157,7 +165,7 @@ def settle(proposal_id: int, body: DecisionCreate, access: ReviewerIn, ctx: Cont
 
 
 @router.post("/{proposal_id}/edit", response_model=DecisionResultPublic)
-def edit(proposal_id: int, body: ProposalUpdate, access: ReviewerIn, ctx: ContextDep) -> DecisionResultPublic:
+def edit(proposal_id: int, body: ProposalUpdate, access: ReviewerIn, ctx: ContextDep) -> Response:
     """Change coverage, rationale or the cited quotes (each must occur verbatim in the document). Role: reviewer."""
     change = review.Edit(coverage=Coverage(body.coverage) if body.coverage else None, rationale=body.rationale,
                          quotes=body.quotes)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import HTTPConnection
 
@@ -28,7 +29,12 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def get_ctx(request: Request) -> Context:
+# The dependencies below are `async` although they do not await I/O: FastAPI runs a plain `def` dependency on
+# a worker thread, and every request would pay those thread hops (and the GIL hand-overs) several times over.
+# What may touch the database is the gate's authentication (already on a thread) and the first check of a
+# workspace name in a process (`Store.has_workspace` remembers it).
+
+async def get_ctx(request: Request) -> Context:
     return request.app.state.ctx
 
 
@@ -63,12 +69,12 @@ def check_csrf(conn: HTTPConnection, expected: str, presented: str | None) -> No
         raise Forbidden("a change from the browser must carry the page's CSRF token (cross-site request refused)")
 
 
-def caller(request: Request, ctx: ContextDep) -> Principal:
+async def caller(request: Request, ctx: ContextDep) -> Principal:
     state = request.scope.get("state") or {}
     if "principal" in state:  # authenticated by the gate before the body was read
         principal, session = state["principal"], state["web_session"]
     else:
-        principal, session = identify(ctx, request)
+        principal, session = await run_in_threadpool(identify, ctx, request)
     request.state.principal, request.state.web_session = principal, session
     if session is not None and request.method not in SAFE_METHODS:
         check_csrf(request, session.csrf, request.headers.get(CSRF_HEADER))
@@ -76,7 +82,7 @@ def caller(request: Request, ctx: ContextDep) -> Principal:
 
 
 def role(required: Role):
-    def dependency(principal: Principal = Depends(caller)) -> Principal:
+    async def dependency(principal: Principal = Depends(caller)) -> Principal:
         return require(principal, required)
 
     dependency.__name__ = f"requires_{required.value}"
@@ -110,8 +116,8 @@ def check_access(ctx: Context, principal: Principal, workspace: str) -> Access:
 
 
 def workspace_role(required: Role):
-    def dependency(workspace: str = PathParam(description="Workspace (tenant) name."),
-                   principal: Principal = Depends(role(required)), ctx: Context = Depends(get_ctx)) -> Access:
+    async def dependency(workspace: str = PathParam(description="Workspace (tenant) name."),
+                         principal: Principal = Depends(role(required)), ctx: Context = Depends(get_ctx)) -> Access:
         return check_access(ctx, principal, workspace)
 
     dependency.__name__ = f"workspace_{required.value}"
@@ -121,7 +127,7 @@ def workspace_role(required: Role):
 def global_role(required: Role):
     """For actions over every workspace (creating workspaces, verifying the whole chain): unbound keys only."""
 
-    def dependency(principal: Principal = Depends(role(required))) -> Principal:
+    async def dependency(principal: Principal = Depends(role(required))) -> Principal:
         if principal.workspace is not None:
             raise Forbidden("this needs a key that is not bound to a workspace")
         return principal

@@ -209,9 +209,10 @@ def figures(outcome: Outcome, wall: float, reviewers: int) -> dict[str, str]:
            "decisions/s": f"{n / wall:.1f}",
            "requests/s": f"{(n + len(outcome.read_ms)) / wall:.1f}",
            "generator CPU": (f"{outcome.generator_cpu:.1f} s of {(os.cpu_count() or 1) * wall:.0f} core-s "
-                             "on this machine"),
-           "CPU per decision": (f"API {1000 * outcome.server_cpu / max(n, 1):.1f} ms, database "
-                                f"{1000 * outcome.database_cpu / max(n, 1):.1f} ms (open + decide)")}
+                             "on this machine")}
+    if outcome.server_cpu:  # measured by the load script (not by `bench scale`, whose servers also run jobs)
+        out["CPU per decision"] = (f"API {1000 * outcome.server_cpu / max(n, 1):.1f} ms, database "
+                                   f"{1000 * outcome.database_cpu / max(n, 1):.1f} ms (open + decide)")
     for label, values in (("decide", outcome.decide_ms), ("open", outcome.read_ms)):
         out[f"{label} p50 / p95 / p99"] = (f"{percentile(values, .5):.0f} / {percentile(values, .95):.0f} / "
                                            f"{percentile(values, .99):.0f} ms")

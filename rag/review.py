@@ -334,16 +334,16 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
         version = s.get(VersionRow, row.version_id)
         suggested = suggest(ctx, s, workspace, row) if action == Action.approve else []
         s.flush()
-        result, *made = _to_models(s, [row, *suggested])
+        result, *made = _to_models(s, [row, *_rows(s, suggested)])
         # the audit events come last: appending locks the chain head until commit, so the lock is held for
         # a few statements, not for the whole decision (concurrent reviewers queue on it)
         audit.append(s, workspace=workspace, actor=actor, action=f"proposal.{action.value}",
                      target=f"proposal:{row.id}", before=before, after=after, comment=comment or None,
                      clause=f"{row.framework}:{row.clause_id}", document_sha256=version.sha256,
                      model=row.model, prompt_version=row.prompt_version)
-        for new in suggested:
+        for new in made:
             audit.append(s, workspace=workspace, actor=actor, action="proposal.propagate",
-                         target=f"proposal:{new.id}", after={"status": new.status, "method": new.method},
+                         target=f"proposal:{new.id}", after={"status": new.status.value, "method": new.method.value},
                          origin=f"proposal:{row.id}", clause=f"{new.framework}:{new.clause_id}")
     _commit_checkpoint(ctx)
     return Outcome(result, True, propagated=made)
@@ -422,9 +422,9 @@ def add_manual(ctx: Context, workspace: str, framework: str, clause_id: str, doc
     return pid
 
 
-def suggest(ctx: Context, s: Session, workspace: str, row: ProposalRow) -> list[ProposalRow]:
+def suggest(ctx: Context, s: Session, workspace: str, row: ProposalRow) -> list[int]:
     """Map once, satisfy many: suggest the approved evidence for crosswalk-linked clauses (still proposals).
-    Returns the new proposals (flushed); the caller audits them."""
+    Returns the new proposals' ids (inserted in bulk, with their citations); the caller audits them."""
     related = ctx.catalog.related(row.framework, row.clause_id)
     if not related:
         return []
@@ -433,12 +433,27 @@ def suggest(ctx: Context, s: Session, workspace: str, row: ProposalRow) -> list[
         ProposalRow.workspace == workspace, ProposalRow.document_id == row.document_id,
         ProposalRow.clause_id.in_({c.id for c in related})))) & keys
     fresh = [c for c in related if (c.framework, c.id) not in taken]
+    if not fresh:
+        return []
     scored = _scored(s, workspace, fresh)
-    made = [_suggestion(ctx, row, clause, _own_confidence(scored.get((clause.framework, clause.id), []), clause,
-                                                          row.document_id)) for clause in fresh]
-    s.add_all(made)
-    s.flush()
-    return made
+    values = [_suggestion(ctx, row, clause, _own_confidence(scored.get((clause.framework, clause.id), []), clause,
+                                                            row.document_id)) for clause in fresh]
+    ids = list(s.scalars(insert(ProposalRow).returning(ProposalRow.id, sort_by_parameter_order=True), values))
+    cited = [dict(proposal_id=i, passage_id=c.passage_id, document_sha256=c.document_sha256, start=c.start,
+                  end=c.end, quote=c.quote, flags=c.flags) for i in ids for c in row.citations]
+    if cited:
+        s.execute(insert(CitationRow), cited)
+    return ids
+
+
+def _rows(s: Session, ids: list[int]) -> list[ProposalRow]:
+    """Proposals by id, in that order, with what `_to_models` reads (one query)."""
+    if not ids:
+        return []
+    rows = s.scalars(select(ProposalRow).options(joinedload(ProposalRow.citations), *_EAGER[1:])
+                     .where(ProposalRow.id.in_(ids))).unique()
+    by_id = {r.id: r for r in rows}
+    return [by_id[i] for i in ids]
 
 
 def _scored(s: Session, workspace: str, clauses) -> dict[tuple[str, str], list]:
@@ -456,19 +471,19 @@ def _scored(s: Session, workspace: str, clauses) -> dict[tuple[str, str], list]:
     return out
 
 
-def _suggestion(ctx: Context, row: ProposalRow, clause, own: tuple[float | None, str]) -> ProposalRow:
+def _suggestion(ctx: Context, row: ProposalRow, clause, own: tuple[float | None, str]) -> dict:
+    """The column values of a crosswalk suggestion of `row`'s evidence for `clause`."""
     confidence = row.confidence * 0.9 if own[0] is None else min(row.confidence * 0.9, own[0])
-    new = ProposalRow(workspace=row.workspace, framework=clause.framework, clause_id=clause.id,
-                      document_id=row.document_id, version_id=row.version_id, score=row.score,
-                      confidence=round(confidence, 4), coverage=Coverage.partial.value,
-                      rationale=(f"Suggested through a crosswalk: the same evidence was approved for "
-                                 f"{row.framework} {row.clause_id}. {own[1]} "
-                                 f"A reviewer must confirm it meets {clause.id}."),
-                      method=Method.crosswalk.value, status=Status.proposed.value, model=None,
-                      corpus_version=ctx.catalog.version, origin_proposal_id=row.id, created_at=utcnow())
-    new.citations.extend(CitationRow(passage_id=c.passage_id, document_sha256=c.document_sha256,
-                                     start=c.start, end=c.end, quote=c.quote, flags=c.flags) for c in row.citations)
-    return new
+    now = utcnow()
+    return dict(workspace=row.workspace, framework=clause.framework, clause_id=clause.id,
+                document_id=row.document_id, version_id=row.version_id, score=row.score,
+                confidence=round(confidence, 4), coverage=Coverage.partial.value,
+                rationale=(f"Suggested through a crosswalk: the same evidence was approved for "
+                           f"{row.framework} {row.clause_id}. {own[1]} "
+                           f"A reviewer must confirm it meets {clause.id}."),
+                method=Method.crosswalk.value, status=Status.proposed.value, model=None,
+                corpus_version=ctx.catalog.version, origin_proposal_id=row.id, usage={}, drift={},
+                created_at=now, updated_at=now)
 
 
 # --- drift --------------------------------------------------------------------------------------------

@@ -26,8 +26,7 @@ __all__ = ["Corpus", "Signals", "load_passages", "retrieve"]  # Corpus and load_
 
 VARIANTS = ("full", "keywords", "policy")
 SAMPLE = 4096  # passage vectors that measure each clause's similarity distribution
-BLOCK = 64  # clauses scored at once: bounds the clause x passage matrices alive at a time (128 peaked at
-# 1,025 MB at 5,000 documents in `ctrlmap bench map`)
+BLOCK = 128  # clauses scored at once: bounds the clause x passage matrices alive at a time
 
 
 # --- lexical --------------------------------------------------------------------------------------------

@@ -162,10 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--documents", type=int, default=500, help="generated documents per workspace")
     parser.add_argument("--reviewers", type=int, default=50)
     parser.add_argument("--decisions", type=int, default=2000)
-    parser.add_argument("--review-workspaces", type=int, default=5)
+    parser.add_argument("--review-workspaces", type=int, default=None,
+                        help="workspaces the reviewers decide in [default: enough for the decisions, at least 5]")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds to wait for the jobs")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    # the sample organization gives each workspace ~326 proposals to review; leave room for uneven teams
+    args.review_workspaces = args.review_workspaces or max(5, -(-args.decisions // 250))
+    return run(args)
 
 
 if __name__ == "__main__":

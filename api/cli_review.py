@@ -120,20 +120,25 @@ def review_show(proposal_id: int, as_json: bool = typer.Option(False, "--json"))
 
 
 def _decide(proposal_id: int, action: str, comment: str, who: Optional[str], **edit) -> None:
+    from rag import workflows
     from rag.export.tables import proposal_row
     from rag.models import Action
-    from rag.review import Edit, record
+    from rag.review import Edit
 
     ctx = context()
-    outcome = record(ctx, ctx.workspace(), proposal_id, actor(who), Action(action), comment,
-                     Edit(**edit) if edit else None)
-    result, row = outcome.proposal, proposal_row(outcome.proposal)
-    if not outcome.changed:
+    decided = workflows.decide(ctx, ctx.workspace(), proposal_id, actor(who), Action(action), comment,
+                               Edit(**edit) if edit else None)
+    result, row = decided.proposal, proposal_row(decided.proposal)
+    if decided.skipped:
         console.print(f"proposal {result.id} ({result.framework} {result.clause_id} / {result.document_name}) is "
-                      f"{outcome.skipped}: nothing recorded")
+                      f"{decided.skipped}: nothing recorded")
         return
     console.print(f"proposal {result.id} ({result.framework} {result.clause_id} / {result.document_name}) is now "
                   f"[bold]{row['status']}[/] ({row['coverage']}); recorded in the audit trail")
+    if decided.propagated:
+        made = ", ".join(f"{p.framework} {p.clause_id}" for p in decided.propagated)
+        console.print(f"suggested through crosswalks, awaiting review: {made} (ids "
+                      f"{', '.join(str(p.id) for p in decided.propagated)})", highlight=False)
 
 
 @review_app.command("approve")

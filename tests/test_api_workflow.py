@@ -181,7 +181,12 @@ def test_cli_keys_and_review_parity(acme):
     pid = str(t.proposals["triage"])
     assert runner.invoke(cli, [*data, "review", "reject", pid, "-m", "no", "--as", "cli"]).exit_code == 0
     assert proposal(client, t, "triage")["status"] == "rejected"
-    assert runner.invoke(cli, [*data, "review", "approve", pid, "--as", "cli"]).exit_code == 0
+    approved = runner.invoke(cli, [*data, "review", "approve", pid, "--as", "cli"])
+    assert approved.exit_code == 0 and "now approved" in approved.output
+    suggested = [d for d in client.get(f"/api/workspaces/acme/proposals/{pid}", headers=t.header(Role.viewer)).json()
+                 ["derived"]]
+    assert suggested and f"suggested through crosswalks, awaiting review: {suggested[0]['framework']}" in \
+        " ".join(approved.output.split())
     assert runner.invoke(cli, [*data, "coverage", "--json"]).exit_code == 0
     verified = runner.invoke(cli, [*data, "audit", "verify"])
     assert verified.exit_code == 0 and "intact" in verified.output

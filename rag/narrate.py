@@ -145,7 +145,7 @@ def in_scope(category: str, p: SystemProfile | None) -> bool:
 def criteria(ctx: Context, by_clause: dict[str, list[NarrativeStatement]], p: SystemProfile | None,
              not_applicable: dict[str, dict]) -> NarrativeSection:
     fw = ctx.catalog.framework(SOC2)
-    org = p.name if p else "The organization"
+    org = p.name if p else "the organization"
     section = NarrativeSection(key="DC5", title="Trust services criteria and related controls", intro=(
         f"The trust services criteria in scope and {org}'s related controls follow, criterion by criterion. "
         f"Each control statement is quoted from a policy of {org} that a reviewer approved as evidence for the "

@@ -93,7 +93,21 @@ def spawn_workers(n: int) -> list[subprocess.Popen]:
         args += ["--data-dir", str(STATE.data_dir)]
     for catalog in STATE.catalogs:
         args += ["--catalog", str(catalog)]
-    return [subprocess.Popen([*args, "worker"]) for _ in range(n)]
+    return [subprocess.Popen([*args, "worker"], preexec_fn=_stop_with_parent) for _ in range(n)]
+
+
+def _stop_with_parent() -> None:
+    """In a spawned worker, before it starts: have the kernel send it SIGTERM when the `serve` that started it
+    ends, however that ends. uvicorn re-raises the SIGTERM it handled once it has shut down, so `serve`'s own
+    clean-up never ran and its workers outlived it, polling on. Linux only (elsewhere `serve` stops them)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 @jobs_app.command("map")

@@ -304,3 +304,16 @@ def test_api_processes_each_listen_and_a_dead_one_is_replaced(shared_env, server
                           "a replacement API process")
     assert min(children) not in replaced
     assert httpx.get(url, headers=headers, timeout=30).status_code == 200
+
+
+def test_workers_stop_when_the_serve_that_started_them_is_stopped(shared_env, servers):
+    """`serve --workers 1` stopped with SIGTERM (as a service manager does): its worker stops too."""
+    server = Server(shared_env, workers=1)
+    servers.append(server)
+    server.ready()
+    worker = wait_until(lambda: subprocess.run(["pgrep", "-P", str(server.process.pid), "-f", " worker"],
+                                               capture_output=True, text=True).stdout.split(), 60, "the worker")
+    os.kill(server.process.pid, signal.SIGTERM)
+    server.process.wait(30)
+    wait_until(lambda: not os.path.exists(f"/proc/{worker[0]}") or
+               open(f"/proc/{worker[0]}/stat").read().split()[2] == "Z", 30, "the worker to stop")

@@ -3,10 +3,6 @@ a reviewer or a model, and only on that one."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
 
 from rag.auth import Role, create_key
@@ -22,9 +18,6 @@ WS = "flagged"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
-
-    from api.app import create_app
     from rag.context import Context
     from rag.settings import Settings
 
@@ -35,21 +28,10 @@ def server(tmp_path_factory):
     save_run(ctx, ws, propose(ctx, ws, ["soc2-tsc-2017"]))
     proposals = list_proposals(ctx, ws, limit=500)
     key, _ = create_key(ctx, Role.reviewer, ws, name="Rita Reviewer")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(create_app(ctx=ctx), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    for _ in range(400):
-        if uv.started:
-            break
-        time.sleep(0.025)
-    yield {"url": f"http://127.0.0.1:{port}", "key": key,
-           "flagged": next(p.id for p in proposals if p.flags),
-           "plain": next(p.id for p in proposals if not p.flags)}
-    uv.should_exit = True
-    thread.join(10)
+    with web.serve(ctx) as url:
+        yield {"url": url, "key": key,
+               "flagged": next(p.id for p in proposals if p.flags),
+               "plain": next(p.id for p in proposals if not p.flags)}
     ctx.close()
 
 

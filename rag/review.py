@@ -155,7 +155,7 @@ def _own_confidence(stored: list, clause, document_id: int) -> tuple[float | Non
 
 def _load(s: Session, workspace: str, proposal_id: int) -> ProposalRow:
     """One proposal with its citations, document and version, in one query."""
-    row = s.scalars(select(ProposalRow).options(joinedload(ProposalRow.citations), *_EAGER[1:])
+    row = s.scalars(select(ProposalRow).options(*_ONE_QUERY)
                     .where(ProposalRow.id == proposal_id, ProposalRow.workspace == workspace)).unique().first()
     if row is None:
         raise NotFound(f"no proposal {proposal_id} in workspace {workspace}", target=f"proposal:{proposal_id}")
@@ -163,6 +163,7 @@ def _load(s: Session, workspace: str, proposal_id: int) -> ProposalRow:
 
 
 _EAGER = (selectinload(ProposalRow.citations), joinedload(ProposalRow.document), joinedload(ProposalRow.version))
+_ONE_QUERY = (joinedload(ProposalRow.citations), *_EAGER[1:])  # a few rows: citations joined too (`.unique()`)
 
 
 def _to_models(s: Session, rows: list[ProposalRow]) -> list[Proposal]:
@@ -267,12 +268,6 @@ def detail(ctx: Context, workspace: str, proposal_id: int) -> Detail:
         shas = {c.document_sha256 for c in proposal.citations}
         return Detail(proposal, {sha: read_version_text(s, workspace, sha) for sha in shas},
                       _history(s, workspace, proposal_id), _derived(s, workspace, proposal_id))
-
-
-def derived_ids(ctx: Context, workspace: str, proposal_id: int) -> set[int]:
-    with ctx.store.session() as s:
-        return set(s.scalars(select(ProposalRow.id).where(ProposalRow.workspace == workspace,
-                                                          ProposalRow.origin_proposal_id == proposal_id)))
 
 
 # --- decisions ----------------------------------------------------------------------------------------
@@ -450,7 +445,7 @@ def _rows(s: Session, ids: list[int]) -> list[ProposalRow]:
     """Proposals by id, in that order, with what `_to_models` reads (one query)."""
     if not ids:
         return []
-    rows = s.scalars(select(ProposalRow).options(joinedload(ProposalRow.citations), *_EAGER[1:])
+    rows = s.scalars(select(ProposalRow).options(*_ONE_QUERY)
                      .where(ProposalRow.id.in_(ids))).unique()
     by_id = {r.id: r for r in rows}
     return [by_id[i] for i in ids]

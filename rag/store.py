@@ -12,13 +12,14 @@ rag/migrations/README.md).
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Iterator
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
                         create_engine, event, select)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from rag import migrate
@@ -303,6 +304,30 @@ class ProfileRow(Base):
     created_at: Mapped[datetime] = _ts()
 
 
+IDLE_CHECK_SECONDS = 5.0
+
+
+def _ping_when_idle(engine) -> None:
+    """Check a pooled connection before use only when it sat idle for a while (the database may have been
+    restarted meanwhile): `pool_pre_ping` would add a round trip to every transaction, three or four per
+    decision under load. A connection that fails the check is replaced, as with `pool_pre_ping`."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is not None and time.monotonic() - idle_since > IDLE_CHECK_SECONDS:
+            try:
+                alive = engine.dialect.do_ping(dbapi_conn)
+            except Exception as exc:  # noqa: BLE001 - any failure means the connection is gone
+                raise DisconnectionError(str(exc)) from exc
+            if not alive:
+                raise DisconnectionError("the pooled connection did not answer")
+
+
 class Store:
     """Engines and sessions. On SQLite the database runs in WAL mode (readers never wait for writers) and
     write transactions start with BEGIN IMMEDIATE, so concurrent writers queue instead of failing. Writers of
@@ -317,8 +342,9 @@ class Store:
             self.engine = self._sqlite_engine(url, "BEGIN")
             self.write_engine = self._sqlite_engine(url, "BEGIN IMMEDIATE")
         else:
-            self.engine = self.write_engine = create_engine(url, pool_pre_ping=True, pool_size=settings.db_pool_size,
+            self.engine = self.write_engine = create_engine(url, pool_size=settings.db_pool_size,
                                                             max_overflow=max(4, settings.db_pool_size // 2))
+            _ping_when_idle(self.engine)
         if upgrade:  # the schema comes from the migrations (rag/migrations), never from create_all
             migrate.upgrade(self.engine, self.write_engine)
         # the audit chain reads its key through the session; `memo` (one dict, shared by every session of this

@@ -30,6 +30,7 @@ import httpx
 import psutil
 
 from evals.bench.procs import HOST, free_port, start_chroma
+from evals.bench.wire import TRANSPORT_ERRORS, Connection
 from rag import audit
 from rag.auth import Role, create_key
 from rag.context import Context
@@ -115,20 +116,20 @@ def server_log(data_dir: Path, tail: int = 2000) -> str:
     return path.read_text(errors="replace")[-tail:] if path.exists() else ""
 
 
-async def review(client: httpx.AsyncClient, reviewer: Reviewer, outcome: Outcome, seed_value: int) -> None:
+async def review(client: Connection, reviewer: Reviewer, outcome: Outcome, seed_value: int) -> None:
     rng = random.Random(seed_value)
     headers = {"Authorization": f"Bearer {reviewer.key}"}
     base = f"/api/workspaces/{reviewer.workspace}/proposals"
     for pid in reviewer.queue:
         started = time.perf_counter()
-        read = await client.get(f"{base}/{pid}", headers=headers)
+        read = await client.request("GET", f"{base}/{pid}", headers)
         outcome.read_ms.append(1000 * (time.perf_counter() - started))
         if read.status_code != 200:
             outcome.failures[f"read {read.status_code}"] += 1
         action = rng.choices([a for a, _ in ACTIONS], [w for _, w in ACTIONS])[0]
         body = {"comment": f"load test: {action}"} | ({"coverage": "full"} if action == "edit" else {})
         started = time.perf_counter()
-        response = await client.post(f"{base}/{pid}/{action}", json=body, headers=headers)
+        response = await client.request("POST", f"{base}/{pid}/{action}", headers, body)
         outcome.decide_ms.append(1000 * (time.perf_counter() - started))
         outcome.decisions.append((reviewer.workspace, pid, action, response.status_code))
         if response.status_code != 200:
@@ -138,12 +139,10 @@ async def review(client: httpx.AsyncClient, reviewer: Reviewer, outcome: Outcome
 async def run_reviewers(ports: int | list[int], reviewers: list[Reviewer]) -> tuple[Outcome, float]:
     """All reviewers at once, each on a connection of its own (as each person's browser would be); with several
     ports (API processes), reviewer i talks to port i mod N. Records the CPU time this generator itself used
-    (it shares the machine with the servers and the database)."""
+    (it shares the machine with the servers and the database; hence the lean client of `evals.bench.wire`)."""
     ports = [ports] if isinstance(ports, int) else ports
     outcome = Outcome()
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    clients = [httpx.AsyncClient(base_url=f"http://{HOST}:{ports[i % len(ports)]}", timeout=120, limits=limits)
-               for i in range(len(reviewers))]
+    clients = [Connection(HOST, ports[i % len(ports)]) for i in range(len(reviewers))]
     try:
         started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(review(clients[i], r, outcome, i) for i, r in enumerate(reviewers)))
@@ -151,7 +150,7 @@ async def run_reviewers(ports: int | list[int], reviewers: list[Reviewer]) -> tu
         return outcome, time.perf_counter() - started
     finally:
         for client in clients:
-            await client.aclose()
+            await client.close()
 
 
 def cpu_seconds(root_pid: int | None = None, name: str | None = None) -> float:
@@ -270,7 +269,7 @@ def run_once(args, database_url: str | None) -> tuple[dict[str, str], list[str]]
             outcome, wall = asyncio.run(run_reviewers(port, reviewers))
             outcome.server_cpu = cpu_seconds(server.pid) - before[0]
             outcome.database_cpu = cpu_seconds(name="postgres") - before[1] if database_url else 0.0
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise SystemExit(f"the load run failed ({type(exc).__name__}: {exc}); the server said:\n"
                              f"{server_log(data_dir)}")
         finally:

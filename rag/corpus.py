@@ -88,10 +88,11 @@ def passages_of(s: Session, version: VersionRow, visible_only: bool = True) -> l
     return [passage_from_row(r, version.sha256, version.text) for r in s.scalars(q)]
 
 
-def passage_from_row(row: PassageRow, sha256: str, text: str) -> Passage:
+def passage_from_row(row: PassageRow, sha256: str, text: str, heading_path: list[str] | None = None) -> Passage:
     return Passage(id=row.id, version_id=row.version_id, document_id=row.document_id, document_sha256=sha256,
                    seq=row.seq, start=row.start, end=row.end, text=text[row.start:row.end],
-                   heading_path=row.heading_path, page=row.page, hidden=row.hidden, flags=row.flags or [])
+                   heading_path=row.heading_path if heading_path is None else heading_path, page=row.page,
+                   hidden=row.hidden, flags=row.flags or [])
 
 
 # --- the workspace's current passages ------------------------------------------------------------------
@@ -122,13 +123,14 @@ def load_passages(ctx, workspace: str, include_hidden: bool = False) -> Corpus:
         version_ids = {prow.version_id for prow, *_ in rows}
         texts = dict(s.execute(select(VersionRow.id, VersionRow.text).where(VersionRow.id.in_(version_ids))).all()) \
             if version_ids else {}
-    corpus = Corpus(passages=[])
+    corpus, one = Corpus(passages=[]), {}  # `one`: a single object for each repeated string (each row has its own)
     for prow, sha, title, name in rows:
-        text = texts[prow.version_id]
+        text, sha = texts[prow.version_id], one.setdefault(sha, sha)
         corpus.texts.setdefault(sha, text)
         corpus.titles[prow.document_id] = title
         corpus.names[prow.document_id] = name
-        corpus.passages.append(passage_from_row(prow, sha, text))
+        headings = [one.setdefault(h, h) for h in prow.heading_path or []]
+        corpus.passages.append(passage_from_row(prow, sha, text, headings))
     return corpus
 
 

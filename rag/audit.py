@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from rag.audit_key import AuditKey, load_key
 from rag.errors import ConfigError
 from rag.models import sha256_hex
 from rag.reconcile import reconcile
-from rag.store import AuditEpochRow, AuditHeadRow, AuditRow
+from rag.store import AuditEpochRow, AuditHeadRow, AuditRow, check_lengths
 
 GENESIS = "0" * 64
 HASHED = ("seq", "workspace", "at", "actor", "action", "target", "outcome", "before", "after", "detail", "prev_hash")
@@ -117,8 +117,12 @@ def _ensure_epoch(s: Session, head: AuditHeadRow, key: AuditKey) -> None:
         memo["audit_epoch_sealed"] = key.key_id
 
 
+_INSERT_EVENT = insert(AuditRow.__table__)
+
+
 def append(s: Session, *, workspace: str, actor: str, action: str, target: str, outcome: str = "ok",
-           before: dict | None = None, after: dict | None = None, **detail) -> AuditRow:
+           before: dict | None = None, after: dict | None = None, **detail) -> dict:
+    """One event at the head of the chain, in the caller's transaction; returns its stored fields."""
     key = chain_key(s)
     head = _locked_head(s)
     _ensure_epoch(s, head, key)
@@ -127,10 +131,11 @@ def append(s: Session, *, workspace: str, actor: str, action: str, target: str, 
                   after=after or {}, detail={k: v for k, v in detail.items() if v is not None},
                   prev_hash=head.hash)
     fields = json.loads(json.dumps(fields, default=str))  # what the database will give back
-    row = AuditRow(**fields, hash=keyed_hash(fields, key))
-    s.add(row)
-    head.seq, head.hash = row.seq, row.hash
-    return row
+    fields["hash"] = keyed_hash(fields, key)
+    check_lengths(AuditRow.__table__, fields.get)
+    s.execute(_INSERT_EVENT, fields)  # a plain insert: the unit of work would cost more than the statement
+    head.seq, head.hash = fields["seq"], fields["hash"]
+    return fields
 
 
 # --- the checkpoint file ---------------------------------------------------------------------------------

@@ -139,16 +139,17 @@ def authenticate(ctx: Context, key: str | None) -> Principal:
     match = KEY_FORMAT.match(key.strip())
     if match is None:
         raise Unauthorized("the API key is malformed")
-    with ctx.store.session() as s:
-        rows = list(s.scalars(select(ApiKeyRow).where(ApiKeyRow.prefix == match.group(1),
-                                                      ApiKeyRow.revoked.is_(False))))
+    rows = ctx.store.rows(select(ApiKeyRow.id, ApiKeyRow.prefix, ApiKeyRow.key_hash, ApiKeyRow.role,
+                                 ApiKeyRow.workspace, ApiKeyRow.name)
+                          .where(ApiKeyRow.prefix == match.group(1), ApiKeyRow.revoked.is_(False)))
     for row in rows:
         if _matches(key.strip(), row.key_hash):
             return principal_of(row)
     raise Unauthorized("the API key is unknown or revoked")
 
 
-def principal_of(row: ApiKeyRow) -> Principal:
+def principal_of(row) -> Principal:
+    """The principal of a key's row (mapped, or plain columns read by attribute)."""
     return Principal(key_id=row.id, prefix=row.prefix, role=Role(row.role), workspace=row.workspace, name=row.name)
 
 

@@ -9,8 +9,9 @@ says so; many decisions at once go through rag/queue.py, one `record` each.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from rag import audit, drift
@@ -22,7 +23,7 @@ from rag.instructions import confirmed
 from rag.mapping import MappingRun
 from rag.models import Action, Citation, Coverage, Decision, Method, Proposal, Status, utcnow
 from rag.store import (CitationRow, DecisionRow, DocumentRow, EvidenceRow, PassageRow, ProposalRow, VersionRow,
-                       proposal_from_row)
+                       check_lengths, proposal_from_row, proposals_of_rows, select_proposals)
 
 SETTLED = {Status.approved.value, Status.rejected.value, Status.needs_review.value}
 KEPT_METHODS = {Method.crosswalk.value, Method.manual.value}  # a mapping run never supersedes these
@@ -155,8 +156,8 @@ def _own_confidence(stored: list, clause, document_id: int) -> tuple[float | Non
 
 def _load(s: Session, workspace: str, proposal_id: int) -> ProposalRow:
     """One proposal with its citations, document and version, in one query."""
-    row = s.scalars(select(ProposalRow).options(*_ONE_QUERY)
-                    .where(ProposalRow.id == proposal_id, ProposalRow.workspace == workspace)).unique().first()
+    row = s.scalars(_LOAD_ONE.where(ProposalRow.id == proposal_id, ProposalRow.workspace == workspace)
+                    ).unique().first()
     if row is None:
         raise NotFound(f"no proposal {proposal_id} in workspace {workspace}", target=f"proposal:{proposal_id}")
     return row
@@ -164,6 +165,8 @@ def _load(s: Session, workspace: str, proposal_id: int) -> ProposalRow:
 
 _EAGER = (selectinload(ProposalRow.citations), joinedload(ProposalRow.document), joinedload(ProposalRow.version))
 _ONE_QUERY = (joinedload(ProposalRow.citations), *_EAGER[1:])  # a few rows: citations joined too (`.unique()`)
+_LOAD_ONE = select(ProposalRow).options(*_ONE_QUERY)  # built once: building it costs as much as running it
+_INSERT_DECISION = insert(DecisionRow.__table__)  # a plain insert: the unit of work costs more than the statement
 
 
 def _to_models(s: Session, rows: list[ProposalRow]) -> list[Proposal]:
@@ -200,10 +203,22 @@ def get_proposals(ctx: Context, workspace: str, ids: list[int]) -> list[Proposal
     if not ids:
         return []
     with ctx.store.session() as s:
-        rows = s.scalars(select(ProposalRow).options(*_EAGER)
-                         .where(ProposalRow.workspace == workspace, ProposalRow.id.in_(ids)))
-        by_id = {p.id: p for p in _to_models(s, list(rows))}
+        return _read(s, workspace, ids)
+
+
+def _read(s: Session, workspace: str | None, ids: list[int]) -> list[Proposal]:
+    """Proposals by id, in this order, read as plain rows (`select_proposals`); with `workspace`, only its own."""
+    q = select_proposals().where(ProposalRow.id.in_(ids))
+    by_id = {p.id: p for p in proposals_of_rows(s, s.execute(
+        q.where(ProposalRow.workspace == workspace) if workspace is not None else q))}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def _read_one(s: Session, workspace: str, proposal_id: int) -> Proposal:
+    found = _read(s, workspace, [proposal_id])
+    if not found:
+        raise NotFound(f"no proposal {proposal_id} in workspace {workspace}", target=f"proposal:{proposal_id}")
+    return found[0]
 
 
 def mapped_frameworks(ctx: Context, workspace: str) -> set[str]:
@@ -216,7 +231,7 @@ def mapped_frameworks(ctx: Context, workspace: str) -> set[str]:
 
 def get_proposal(ctx: Context, workspace: str, proposal_id: int) -> Proposal:
     with ctx.store.session() as s:
-        return _to_models(s, [_load(s, workspace, proposal_id)])[0]
+        return _read_one(s, workspace, proposal_id)
 
 
 def status_counts(ctx: Context, workspace: str) -> dict[str, int]:
@@ -234,8 +249,9 @@ def history(ctx: Context, workspace: str, proposal_id: int) -> list[Decision]:
 
 
 def _history(s: Session, workspace: str, proposal_id: int) -> list[Decision]:
-    rows = s.scalars(select(DecisionRow).where(DecisionRow.workspace == workspace,
-                                               DecisionRow.proposal_id == proposal_id).order_by(DecisionRow.id))
+    rows = s.execute(select(*DecisionRow.__table__.c).where(DecisionRow.workspace == workspace,
+                                                            DecisionRow.proposal_id == proposal_id)
+                     .order_by(DecisionRow.id))
     return [Decision(id=r.id, proposal_id=r.proposal_id, actor=r.actor, action=Action(r.action),
                      comment=r.comment, before=r.before, after=r.after, at=r.at) for r in rows]
 
@@ -247,9 +263,9 @@ def derived(ctx: Context, workspace: str, proposal_id: int) -> list[Proposal]:
 
 
 def _derived(s: Session, workspace: str, proposal_id: int) -> list[Proposal]:
-    rows = s.scalars(select(ProposalRow).options(*_EAGER).where(ProposalRow.workspace == workspace,
-                                                                ProposalRow.origin_proposal_id == proposal_id))
-    return _to_models(s, list(rows))
+    return proposals_of_rows(s, s.execute(select_proposals().where(ProposalRow.workspace == workspace,
+                                                                   ProposalRow.origin_proposal_id == proposal_id)
+                                          .order_by(ProposalRow.id)))
 
 
 @dataclass
@@ -264,7 +280,7 @@ class Detail:
 
 def detail(ctx: Context, workspace: str, proposal_id: int) -> Detail:
     with ctx.store.session() as s:
-        proposal = _to_models(s, [_load(s, workspace, proposal_id)])[0]
+        proposal = _read_one(s, workspace, proposal_id)
         shas = {c.document_sha256 for c in proposal.citations}
         return Detail(proposal, {sha: read_version_text(s, workspace, sha) for sha in shas},
                       _history(s, workspace, proposal_id), _derived(s, workspace, proposal_id))
@@ -306,35 +322,34 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
     if not actor:
         raise InvalidInput("a decision needs the name of the person making it")
     with ctx.store.session(write=True) as s:
-        row = _load(s, workspace, proposal_id)
+        row = _load(s, workspace, proposal_id) if action == Action.edit else _plain(s, workspace, proposal_id)
         skipped = _skip_reason(row, action, unchanged_since)
         if skipped:
-            return Outcome(_to_models(s, [row])[0], False, skipped)
+            return Outcome(_read(s, None, [row.id])[0], False, skipped)
         before = _state(row)
-        if action == Action.approve:
-            if not row.citations:
+        if action == Action.edit:
+            _apply_edit(s, row, edit or Edit())
+            row.updated_at = utcnow()
+        else:
+            if action == Action.approve and not row.citations:
                 raise Conflict("a proposal without a verified citation cannot be approved",
                                target=f"proposal:{proposal_id}")
-            row.status = Status.approved.value
-        elif action == Action.reject:
-            row.status = Status.rejected.value
-        elif action == Action.reopen:
-            row.status = Status.proposed.value
-        elif action == Action.edit:
-            _apply_edit(s, row, edit or Edit())
-        row.updated_at = utcnow()
+            row.status = SAME[action]
+            s.execute(update(ProposalRow.__table__).where(ProposalRow.id == row.id)
+                      .values(status=row.status, updated_at=utcnow()))
         after = _state(row)
-        s.add(DecisionRow(workspace=workspace, proposal_id=row.id, actor=actor, action=action.value,
-                          comment=comment, before=before, after=after))
-        version = s.get(VersionRow, row.version_id)
+        decision = dict(workspace=workspace, proposal_id=row.id, actor=actor, action=action.value, comment=comment,
+                        before=before, after=after, at=utcnow())
+        check_lengths(DecisionRow.__table__, decision.get)
+        s.execute(_INSERT_DECISION, decision)
         suggested = suggest(ctx, s, workspace, row) if action == Action.approve else []
         s.flush()
-        result, *made = _to_models(s, [row, *_rows(s, suggested)])
+        result, *made = _read(s, None, [row.id, *suggested])
         # the audit events come last: appending locks the chain head until commit, so the lock is held for
         # a few statements, not for the whole decision (concurrent reviewers queue on it)
         audit.append(s, workspace=workspace, actor=actor, action=f"proposal.{action.value}",
                      target=f"proposal:{row.id}", before=before, after=after, comment=comment or None,
-                     clause=f"{row.framework}:{row.clause_id}", document_sha256=version.sha256,
+                     clause=f"{row.framework}:{row.clause_id}", document_sha256=result.document_sha256,
                      model=row.model, prompt_version=row.prompt_version)
         for new in made:
             audit.append(s, workspace=workspace, actor=actor, action="proposal.propagate",
@@ -342,6 +357,20 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
                          origin=f"proposal:{row.id}", clause=f"{new.framework}:{new.clause_id}")
     _commit_checkpoint(ctx)
     return Outcome(result, True, propagated=made)
+
+
+_PLAIN = select(*[c for c in ProposalRow.__table__.c if c.key not in ("rationale", "usage", "drift")])
+_PLAIN_CITATIONS = select(*CitationRow.__table__.c).order_by(CitationRow.id)
+
+
+def _plain(s: Session, workspace: str, proposal_id: int) -> SimpleNamespace:
+    """What a status decision reads of a proposal (its columns and citations, as plain rows): loading the
+    mapped row and flushing it back cost more than the decision's own statements."""
+    row = s.execute(_PLAIN.where(ProposalRow.id == proposal_id, ProposalRow.workspace == workspace)).first()
+    if row is None:
+        raise NotFound(f"no proposal {proposal_id} in workspace {workspace}", target=f"proposal:{proposal_id}")
+    return SimpleNamespace(**row._mapping, citations=s.execute(
+        _PLAIN_CITATIONS.where(CitationRow.proposal_id == proposal_id)).all())
 
 
 def _skip_reason(row: ProposalRow, action: Action, unchanged_since) -> str | None:
@@ -439,16 +468,6 @@ def suggest(ctx: Context, s: Session, workspace: str, row: ProposalRow) -> list[
     if cited:
         s.execute(insert(CitationRow), cited)
     return ids
-
-
-def _rows(s: Session, ids: list[int]) -> list[ProposalRow]:
-    """Proposals by id, in that order, with what `_to_models` reads (one query)."""
-    if not ids:
-        return []
-    rows = s.scalars(select(ProposalRow).options(*_ONE_QUERY)
-                     .where(ProposalRow.id.in_(ids))).unique()
-    by_id = {r.id: r for r in rows}
-    return [by_id[i] for i in ids]
 
 
 def _scored(s: Session, workspace: str, clauses) -> dict[tuple[str, str], list]:

@@ -387,6 +387,12 @@ class Store:
                 session.rollback()
                 raise
 
+    def rows(self, statement) -> list:
+        """A read-only Core statement's rows on a pooled connection, without an ORM session (a third of the
+        cost, for the reads every request makes, such as finding the caller's key)."""
+        with self.engine.connect() as conn:
+            return conn.execute(statement).all()
+
     def ensure_workspace(self, name: str) -> None:
         try:
             with self.session(write=True) as s:
@@ -420,12 +426,16 @@ def _check_lengths(session: Session, _context, _instances) -> None:
     """A string longer than its column is one clear error on every database (PostgreSQL refuses it with a raw
     DataError, SQLite would keep it)."""
     for row in (*session.new, *session.dirty):
-        for column in row.__table__.columns:
-            limit = getattr(column.type, "length", None)
-            value = getattr(row, column.key, None)
-            if limit and isinstance(value, str) and len(value) > limit:
-                raise InvalidInput(f"{row.__tablename__}.{column.name} takes at most {limit} characters "
-                                   f"(got {len(value)})")
+        check_lengths(row.__table__, lambda key, row=row: getattr(row, key, None))
+
+
+def check_lengths(table, value_of) -> None:
+    """`_check_lengths` for the values of one row (`value_of(column key)`), also for Core inserts."""
+    for column in table.columns:
+        limit = getattr(column.type, "length", None)
+        value = value_of(column.key)
+        if limit and isinstance(value, str) and len(value) > limit:
+            raise InvalidInput(f"{table.name}.{column.name} takes at most {limit} characters (got {len(value)})")
 
 
 # --- row -> domain --------------------------------------------------------------------------------------
@@ -435,16 +445,59 @@ def proposal_from_row(row: ProposalRow, passages: dict[str, PassageRow] | None =
     citations = []
     for c in row.citations:
         p = passages.get(c.passage_id) if passages else None
-        citations.append(Citation(passage_id=c.passage_id, document_sha256=c.document_sha256, start=c.start,
-                                  end=c.end, quote=c.quote, document_name=row.document.name,
-                                  heading_path=p.heading_path if p else [], page=p.page if p else None,
-                                  flags=citation_flags(c.flags, p.flags if p else None, c.quote)))
+        citations.append(_citation(c, row.document.name, p.heading_path if p else None, p.page if p else None,
+                                   p.flags if p else None))
+    return _proposal(row, row.document.name, row.version.sha256, citations)
+
+
+def _citation(c, document_name: str, heading_path: list | None, page: int | None, passage_flags: list | None
+              ) -> Citation:
+    return Citation(passage_id=c.passage_id, document_sha256=c.document_sha256, start=c.start, end=c.end,
+                    quote=c.quote, document_name=document_name, heading_path=heading_path or [], page=page,
+                    flags=citation_flags(c.flags, passage_flags, c.quote))
+
+
+def _proposal(row, document_name: str, document_sha256: str, citations: list[Citation]) -> Proposal:
+    """The domain proposal from its columns (an ORM row or a Core row: both read by attribute)."""
     return Proposal(id=row.id, workspace=row.workspace, framework=row.framework, clause_id=row.clause_id,
-                    document_id=row.document_id, document_name=row.document.name,
-                    document_sha256=row.version.sha256, citations=citations, score=row.score,
+                    document_id=row.document_id, document_name=document_name,
+                    document_sha256=document_sha256, citations=citations, score=row.score,
                     confidence=row.confidence, coverage=Coverage(row.coverage), rationale=row.rationale,
                     method=Method(row.method), status=Status(row.status), prompt_version=row.prompt_version,
                     model=row.model, corpus_version=row.corpus_version, run_id=row.run_id,
                     origin_proposal_id=row.origin_proposal_id, drift=row.drift or {}, usage=row.usage or {},
                     created_at=row.created_at,
                     updated_at=row.updated_at)
+
+
+PROPOSAL_COLUMNS = (*ProposalRow.__table__.c, DocumentRow.name.label("document_name"),
+                    VersionRow.sha256.label("document_sha256"))
+CITATION_COLUMNS = (CitationRow.proposal_id, CitationRow.passage_id, CitationRow.document_sha256, CitationRow.start,
+                    CitationRow.end, CitationRow.quote, CitationRow.flags, PassageRow.heading_path, PassageRow.page,
+                    PassageRow.flags.label("passage_flags"), PassageRow.id.label("passage_found"))
+
+
+def select_proposals():
+    """Proposals with their document's name and version's sha256, as plain rows (no ORM objects: reading them
+    costs a third of loading mapped rows; the review page and every decision read proposals this way). Built
+    once: statements are immutable, and building this one costs as much as running it."""
+    return _SELECT_PROPOSALS
+
+
+_SELECT_PROPOSALS = (select(*PROPOSAL_COLUMNS).join(DocumentRow, DocumentRow.id == ProposalRow.document_id)
+                     .join(VersionRow, VersionRow.id == ProposalRow.version_id))
+_SELECT_CITATIONS = (select(*CITATION_COLUMNS).outerjoin(PassageRow, PassageRow.id == CitationRow.passage_id)
+                     .order_by(CitationRow.id))
+
+
+def proposals_of_rows(s: Session, rows) -> list[Proposal]:
+    """Domain proposals of `select_proposals()` rows, in their order, with their citations (one query)."""
+    rows = list(rows)
+    if not rows:
+        return []
+    cited: dict[int, list] = {}
+    for c in s.execute(_SELECT_CITATIONS.where(CitationRow.proposal_id.in_([r.id for r in rows]))):
+        cited.setdefault(c.proposal_id, []).append(c)
+    return [_proposal(r, r.document_name, r.document_sha256, [
+        _citation(c, r.document_name, c.heading_path, c.page, c.passage_flags if c.passage_found else None)
+        for c in cited.get(r.id, [])]) for r in rows]

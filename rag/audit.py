@@ -123,9 +123,27 @@ _INSERT_EVENT = insert(AuditRow.__table__)
 def append(s: Session, *, workspace: str, actor: str, action: str, target: str, outcome: str = "ok",
            before: dict | None = None, after: dict | None = None, **detail) -> dict:
     """One event at the head of the chain, in the caller's transaction; returns its stored fields."""
+    return append_many(s, [dict(workspace=workspace, actor=actor, action=action, target=target, outcome=outcome,
+                                before=before, after=after, **detail)])[0]
+
+
+def append_many(s: Session, events: list[dict]) -> list[dict]:
+    """Events (each with `append`'s arguments) chained in order at the head, written in one statement."""
+    if not events:
+        return []
     key = chain_key(s)
     head = _locked_head(s)
     _ensure_epoch(s, head, key)
+    rows = []
+    for event in events:
+        rows.append(_chained(head, key, **event))
+        head.seq, head.hash = rows[-1]["seq"], rows[-1]["hash"]
+    s.execute(_INSERT_EVENT, rows)  # a plain insert: the unit of work would cost more than the statement
+    return rows
+
+
+def _chained(head: AuditHeadRow, key: AuditKey, *, workspace: str, actor: str, action: str, target: str,
+             outcome: str = "ok", before: dict | None = None, after: dict | None = None, **detail) -> dict:
     fields = dict(seq=head.seq + 1, workspace=workspace, at=datetime.now(timezone.utc).isoformat(),
                   actor=actor, action=action, target=target, outcome=outcome, before=before or {},
                   after=after or {}, detail={k: v for k, v in detail.items() if v is not None},
@@ -133,8 +151,6 @@ def append(s: Session, *, workspace: str, actor: str, action: str, target: str, 
     fields = json.loads(json.dumps(fields, default=str))  # what the database will give back
     fields["hash"] = keyed_hash(fields, key)
     check_lengths(AuditRow.__table__, fields.get)
-    s.execute(_INSERT_EVENT, fields)  # a plain insert: the unit of work would cost more than the statement
-    head.seq, head.hash = fields["seq"], fields["hash"]
     return fields
 
 

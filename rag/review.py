@@ -347,14 +347,13 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
         result, *made = _read(s, None, [row.id, *suggested])
         # the audit events come last: appending locks the chain head until commit, so the lock is held for
         # a few statements, not for the whole decision (concurrent reviewers queue on it)
-        audit.append(s, workspace=workspace, actor=actor, action=f"proposal.{action.value}",
-                     target=f"proposal:{row.id}", before=before, after=after, comment=comment or None,
-                     clause=f"{row.framework}:{row.clause_id}", document_sha256=result.document_sha256,
-                     model=row.model, prompt_version=row.prompt_version)
-        for new in made:
-            audit.append(s, workspace=workspace, actor=actor, action="proposal.propagate",
-                         target=f"proposal:{new.id}", after={"status": new.status.value, "method": new.method.value},
-                         origin=f"proposal:{row.id}", clause=f"{new.framework}:{new.clause_id}")
+        audit.append_many(s, [dict(workspace=workspace, actor=actor, action=f"proposal.{action.value}",
+                                   target=f"proposal:{row.id}", before=before, after=after, comment=comment or None,
+                                   clause=f"{row.framework}:{row.clause_id}", document_sha256=result.document_sha256,
+                                   model=row.model, prompt_version=row.prompt_version)] + [
+            dict(workspace=workspace, actor=actor, action="proposal.propagate", target=f"proposal:{new.id}",
+                 after={"status": new.status.value, "method": new.method.value}, origin=f"proposal:{row.id}",
+                 clause=f"{new.framework}:{new.clause_id}") for new in made])
     _commit_checkpoint(ctx)
     return Outcome(result, True, propagated=made)
 

@@ -322,21 +322,21 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
     if not actor:
         raise InvalidInput("a decision needs the name of the person making it")
     with ctx.store.session(write=True) as s:
-        row = _load(s, workspace, proposal_id) if action == Action.edit else _plain(s, workspace, proposal_id)
+        edit = edit or Edit()
+        quotes = action == Action.edit and edit.quotes is not None  # new citations: the mapped row replaces them
+        row = _load(s, workspace, proposal_id) if quotes else _plain(s, workspace, proposal_id)
         skipped = _skip_reason(row, action, unchanged_since)
         if skipped:
             return Outcome(_read(s, None, [row.id])[0], False, skipped)
         before = _state(row)
-        if action == Action.edit:
-            _apply_edit(s, row, edit or Edit())
+        if quotes:
+            _apply_edit(s, row, edit)
             row.updated_at = utcnow()
         else:
-            if action == Action.approve and not row.citations:
-                raise Conflict("a proposal without a verified citation cannot be approved",
-                               target=f"proposal:{proposal_id}")
-            row.status = SAME[action]
+            changes = _changes(row, action, edit)
+            vars(row).update(changes)
             s.execute(update(ProposalRow.__table__).where(ProposalRow.id == row.id)
-                      .values(status=row.status, updated_at=utcnow()))
+                      .values(**changes, updated_at=utcnow()))
         after = _state(row)
         decision = dict(workspace=workspace, proposal_id=row.id, actor=actor, action=action.value, comment=comment,
                         before=before, after=after, at=utcnow())
@@ -358,7 +358,17 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
     return Outcome(result, True, propagated=made)
 
 
-_PLAIN = select(*[c for c in ProposalRow.__table__.c if c.key not in ("rationale", "usage", "drift")])
+def _changes(row: SimpleNamespace, action: Action, edit: Edit) -> dict:
+    """The column values a decision other than replacing citations sets."""
+    if action == Action.edit:
+        changes = {"coverage": Coverage(edit.coverage).value} if edit.coverage is not None else {}
+        return changes | ({"rationale": edit.rationale} if edit.rationale is not None else {})
+    if action == Action.approve and not row.citations:
+        raise Conflict("a proposal without a verified citation cannot be approved", target=f"proposal:{row.id}")
+    return {"status": SAME[action]}
+
+
+_PLAIN = select(*[c for c in ProposalRow.__table__.c if c.key not in ("usage", "drift")])
 _PLAIN_CITATIONS = select(*CitationRow.__table__.c).order_by(CitationRow.id)
 
 

@@ -106,6 +106,26 @@ def test_edit_requires_verbatim_quotes(mapped):
         decide(ctx, ws, p.id, "dana", Action.edit, edit=Edit(quotes=["Leavers keep access forever."]))
 
 
+def test_an_edit_of_coverage_and_rationale_is_stored_with_its_decision_and_event(mapped):
+    from rag.review import history
+
+    ctx, ws, _ = mapped
+    p = _proposal(ctx, ws, "CC6.2", "access.md")
+    other = "full" if p.coverage.value != "full" else "partial"
+    edited = decide(ctx, ws, p.id, "dana", Action.edit, "read it again",
+                    edit=Edit(coverage=other, rationale="Quarterly reviews and one-day removal."))
+    stored = get_proposal(ctx, ws, p.id)
+    assert stored.coverage.value == edited.coverage.value == other
+    assert stored.rationale == "Quarterly reviews and one-day removal."
+    assert stored.citations == p.citations and stored.status == p.status and stored.updated_at > p.updated_at
+    made = history(ctx, ws, p.id)[-1]
+    assert made.action == Action.edit and made.before["coverage"] == p.coverage.value
+    assert made.after["coverage"] == other
+    with ctx.store.session() as s:
+        event = audit.events(s, ws, limit=1)[0]
+    assert event["action"] == "proposal.edit" and event["after"]["coverage"] == other
+
+
 def test_unknown_proposal_and_missing_actor(mapped):
     ctx, ws, _ = mapped
     with pytest.raises(NotFound):

@@ -1,12 +1,20 @@
-"""Unrendered template placeholders (`{{companyShortName}}`, `{% if x %}`, `${var}`, `<%= x %>`): text a
-template engine was meant to replace. A document holding them is flagged when it is ingested, and no citation
+"""Unrendered template placeholders (`{{companyShortName}}`, `{% if x %}`, `${var}`, `<%= x %>`, and bracketed
+fill-ins such as `[Company Name]`): text a template engine or an editor was meant to replace. A document holding them is flagged when it is ingested, and no citation
 ever quotes one: a placeholder is not what the organization's policy says."""
 
 from __future__ import annotations
 
 import re
 
-PATTERN = re.compile(r"\{\{[^{}\n]{1,80}\}\}|\{%[^%\n]{1,120}%\}|\$\{[A-Za-z_][\w.\-]{0,60}\}|<%=?[^%\n]{1,80}%>")
+# Bracketed fill-ins of policy templates: "[Company Name]", "[Number, e.g., 30]", "[Insert date]", "[URL]". Only
+# brackets holding a fill-in word or an "e.g." count; a Markdown link "[text](url)", a checkbox "[x]", a footnote
+# "[1]" or a reference such as "[RES-PROC-003]" does not.
+_FILL_IN = (r"\[(?:[^\[\]\n]{0,60}\be\.g\.[^\[\]\n]{0,60}"
+            r"|(?:(?:your|the)\s+)?(?:company|organi[sz]ation|entity|business|client)(?:\s+(?:short\s+)?name)?"
+            r"|(?:insert|enter|replace|add|specify|fill\s+in)\b[^\[\]\n]{0,80}"
+            r"|(?:url|link|phone(?:\s+number)?|e-?mail(?:\s+address)?|date|name|title|tbd|number|amount))\](?!\()")
+PATTERN = re.compile(r"\{\{[^{}\n]{1,80}\}\}|\{%[^%\n]{1,120}%\}|\$\{[A-Za-z_][\w.\-]{0,60}\}|<%=?[^%\n]{1,80}%>|"
+                     + _FILL_IN, re.IGNORECASE)
 _SHOWN = 5
 
 

@@ -112,6 +112,12 @@ def test_a_file_named_on_purpose_is_always_taken(tmp_path):
     ("{% if soc2 %}Backups run daily.{% endif %}", ["{% if soc2 %}", "{% endif %}"]),
     ("Keep logs for ${retention.days} days.", ["${retention.days}"]),
     ("A set {a, b} and $5 and {{ not closed", []),
+    ("[Company Name] encrypts data.", ["[Company Name]"]),
+    ("Lock screens after [Duration, e.g., 15 minutes] and [insert date].",
+     ["[Duration, e.g., 15 minutes]", "[insert date]"]),
+    ("Ask [URL] or [Phone Number]; owner: [Role Title, e.g., IT Manager]", ["[URL]", "[Phone Number]",
+                                                                           "[Role Title, e.g., IT Manager]"]),
+    ("See [the policy](https://x.test), [RES-PROC-003], [1], [x] done, [ ] open, [Company](https://c.test).", []),
 ])
 def test_placeholders_are_found(text, found):
     assert placeholders.find(text) == found

@@ -23,7 +23,8 @@ from rag.instructions import confirmed
 from rag.mapping import MappingRun
 from rag.models import Action, Citation, Coverage, Decision, Method, Proposal, Status, utcnow
 from rag.store import (CitationRow, DecisionRow, DocumentRow, EvidenceRow, PassageRow, ProposalRow, VersionRow,
-                       check_lengths, proposal_from_row, proposals_of_rows, select_proposals)
+                       check_lengths, citations_by_proposal, proposal_from_row, proposal_of, proposals_of_rows,
+                       select_proposals)
 
 SETTLED = {Status.approved.value, Status.rejected.value, Status.needs_review.value}
 KEPT_METHODS = {Method.crosswalk.value, Method.manual.value}  # a mapping run never supersedes these
@@ -208,6 +209,8 @@ def get_proposals(ctx: Context, workspace: str, ids: list[int]) -> list[Proposal
 
 def _read(s: Session, workspace: str | None, ids: list[int]) -> list[Proposal]:
     """Proposals by id, in this order, read as plain rows (`select_proposals`); with `workspace`, only its own."""
+    if not ids:
+        return []
     q = select_proposals().where(ProposalRow.id.in_(ids))
     by_id = {p.id: p for p in proposals_of_rows(s, s.execute(
         q.where(ProposalRow.workspace == workspace) if workspace is not None else q))}
@@ -327,16 +330,15 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
         row = _load(s, workspace, proposal_id) if quotes else _plain(s, workspace, proposal_id)
         skipped = _skip_reason(row, action, unchanged_since)
         if skipped:
-            return Outcome(_read(s, None, [row.id])[0], False, skipped)
+            return Outcome(_as_proposal(s, row), False, skipped)
         before = _state(row)
         if quotes:
             _apply_edit(s, row, edit)
             row.updated_at = utcnow()
         else:
-            changes = _changes(row, action, edit)
+            changes = _changes(row, action, edit) | {"updated_at": utcnow()}
             vars(row).update(changes)
-            s.execute(update(ProposalRow.__table__).where(ProposalRow.id == row.id)
-                      .values(**changes, updated_at=utcnow()))
+            s.execute(update(ProposalRow.__table__).where(ProposalRow.id == row.id).values(**changes))
         after = _state(row)
         decision = dict(workspace=workspace, proposal_id=row.id, actor=actor, action=action.value, comment=comment,
                         before=before, after=after, at=utcnow())
@@ -344,7 +346,7 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
         s.execute(_INSERT_DECISION, decision)
         suggested = suggest(ctx, s, workspace, row) if action == Action.approve else []
         s.flush()
-        result, *made = _read(s, None, [row.id, *suggested])
+        result, made = _as_proposal(s, row), _read(s, None, suggested)
         # the audit events come last: appending locks the chain head until commit, so the lock is held for
         # a few statements, not for the whole decision (concurrent reviewers queue on it)
         audit.append_many(s, [dict(workspace=workspace, actor=actor, action=f"proposal.{action.value}",
@@ -368,18 +370,20 @@ def _changes(row: SimpleNamespace, action: Action, edit: Edit) -> dict:
     return {"status": SAME[action]}
 
 
-_PLAIN = select(*[c for c in ProposalRow.__table__.c if c.key not in ("usage", "drift")])
-_PLAIN_CITATIONS = select(*CitationRow.__table__.c).order_by(CitationRow.id)
-
-
 def _plain(s: Session, workspace: str, proposal_id: int) -> SimpleNamespace:
-    """What a status decision reads of a proposal (its columns and citations, as plain rows): loading the
+    """What a decision reads of a proposal, as plain rows (`select_proposals` and its citations): loading the
     mapped row and flushing it back cost more than the decision's own statements."""
-    row = s.execute(_PLAIN.where(ProposalRow.id == proposal_id, ProposalRow.workspace == workspace)).first()
+    row = s.execute(select_proposals().where(ProposalRow.id == proposal_id, ProposalRow.workspace == workspace)
+                    ).first()
     if row is None:
         raise NotFound(f"no proposal {proposal_id} in workspace {workspace}", target=f"proposal:{proposal_id}")
-    return SimpleNamespace(**row._mapping, citations=s.execute(
-        _PLAIN_CITATIONS.where(CitationRow.proposal_id == proposal_id)).all())
+    return SimpleNamespace(**row._mapping, citations=citations_by_proposal(s, [proposal_id]).get(proposal_id, []))
+
+
+def _as_proposal(s: Session, row) -> Proposal:
+    """The proposal as it stands in this transaction: plain rows carry all it needs (kept up to date by
+    `record`); a mapped row, whose citations an edit replaced, is read again."""
+    return proposal_of(row, row.citations) if isinstance(row, SimpleNamespace) else _read(s, None, [row.id])[0]
 
 
 def _skip_reason(row: ProposalRow, action: Action, unchanged_since) -> str | None:

@@ -490,14 +490,25 @@ _SELECT_CITATIONS = (select(*CITATION_COLUMNS).outerjoin(PassageRow, PassageRow.
                      .order_by(CitationRow.id))
 
 
+def citations_by_proposal(s: Session, ids: list[int]) -> dict[int, list]:
+    """The citation rows (with their passage's heading, page and flags) of these proposals, in one query."""
+    cited: dict[int, list] = {}
+    for c in s.execute(_SELECT_CITATIONS.where(CitationRow.proposal_id.in_(ids))):
+        cited.setdefault(c.proposal_id, []).append(c)
+    return cited
+
+
+def proposal_of(row, cited: list) -> Proposal:
+    """The domain proposal of a `select_proposals()` row (or anything with its attributes) and its citations."""
+    return _proposal(row, row.document_name, row.document_sha256, [
+        _citation(c, row.document_name, c.heading_path, c.page, c.passage_flags if c.passage_found else None)
+        for c in cited])
+
+
 def proposals_of_rows(s: Session, rows) -> list[Proposal]:
     """Domain proposals of `select_proposals()` rows, in their order, with their citations (one query)."""
     rows = list(rows)
     if not rows:
         return []
-    cited: dict[int, list] = {}
-    for c in s.execute(_SELECT_CITATIONS.where(CitationRow.proposal_id.in_([r.id for r in rows]))):
-        cited.setdefault(c.proposal_id, []).append(c)
-    return [_proposal(r, r.document_name, r.document_sha256, [
-        _citation(c, r.document_name, c.heading_path, c.page, c.passage_flags if c.passage_found else None)
-        for c in cited.get(r.id, [])]) for r in rows]
+    cited = citations_by_proposal(s, [r.id for r in rows])
+    return [proposal_of(r, cited.get(r.id, [])) for r in rows]

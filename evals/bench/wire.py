@@ -30,9 +30,6 @@ class Reply:
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
 
-    def json(self):
-        return json.loads(self.body)
-
 
 class Connection:
     """One keep-alive connection to host:port; requests on it are made one after the other."""

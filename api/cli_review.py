@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from api.console import actor, console, context, emit_json, errors, handle_errors, table
 
@@ -106,15 +107,16 @@ def review_show(proposal_id: int, as_json: bool = typer.Option(False, "--json"))
         emit_json({**proposal_row(p), "decisions": [d.model_dump(mode="json") for d in decisions]})
         return
     clause = ctx.catalog.find(p.framework, p.clause_id)
-    console.print(f"[bold]proposal {p.id}[/]  {p.framework} {p.clause_id} {clause.title if clause else ''}")
-    console.print(f"  document {p.document_name} · status [bold]{p.status.value}[/] · {p.coverage.value} · "
+    console.print(f"[bold]proposal {p.id}[/]  {p.framework} {p.clause_id} {escape(clause.title) if clause else ''}")
+    console.print(f"  document {escape(p.document_name)} · status [bold]{p.status.value}[/] · {p.coverage.value} · "
                   f"confidence {p.confidence:.2f} · {p.method.value}")
     for c in p.citations:
         where = " > ".join(c.heading_path[1:] or c.heading_path)
-        console.print(f"  [dim]{where} ({c.start}-{c.end})[/]\n    “{c.quote}”", highlight=False)
-    console.print(f"  why: {p.rationale}", highlight=False)
+        console.print(f"  [dim]{escape(where)} ({c.start}-{c.end})[/]\n    “{escape(c.quote)}”", highlight=False)
+    console.print(f"  why: {escape(p.rationale)}", highlight=False)
     for d in decisions:
-        console.print(f"  {d.at:%Y-%m-%d %H:%M} {d.action.value} by {d.actor}" + (f": {d.comment}" if d.comment else ""))
+        console.print(f"  {d.at:%Y-%m-%d %H:%M} {d.action.value} by {escape(d.actor)}"
+                      + (f": {escape(d.comment)}" if d.comment else ""), highlight=False)
     if not decisions:
         console.print("  no decision yet")
 
@@ -129,12 +131,11 @@ def _decide(proposal_id: int, action: str, comment: str, who: Optional[str], **e
     decided = workflows.decide(ctx, ctx.workspace(), proposal_id, actor(who), Action(action), comment,
                                Edit(**edit) if edit else None)
     result, row = decided.proposal, proposal_row(decided.proposal)
+    which = f"proposal {result.id} ({result.framework} {result.clause_id} / {escape(result.document_name)})"
     if decided.skipped:
-        console.print(f"proposal {result.id} ({result.framework} {result.clause_id} / {result.document_name}) is "
-                      f"{decided.skipped}: nothing recorded")
+        console.print(f"{which} is {decided.skipped}: nothing recorded")
         return
-    console.print(f"proposal {result.id} ({result.framework} {result.clause_id} / {result.document_name}) is now "
-                  f"[bold]{row['status']}[/] ({row['coverage']}); recorded in the audit trail")
+    console.print(f"{which} is now [bold]{row['status']}[/] ({row['coverage']}); recorded in the audit trail")
     if decided.propagated:
         made = ", ".join(f"{p.framework} {p.clause_id}" for p in decided.propagated)
         console.print(f"suggested through crosswalks, awaiting review: {made} (ids "
@@ -235,9 +236,9 @@ def review_clause(framework: str, clause_id: str, leads: int = typer.Option(3, h
         emit_json({"clause": clause.id, "framework": clause.framework, "not_applicable": marked[0] if marked else None,
                    "candidates": [proposal_row(p) for p in items], "leads": [asdict(lead) for lead in ranked_next]})
         return
-    console.print(f"[bold]{clause.framework} {clause.id}[/] {clause.title}")
+    console.print(f"[bold]{clause.framework} {clause.id}[/] {escape(clause.title)}")
     if marked:
-        console.print(f"  not applicable ({marked[0]['actor']}): {marked[0]['reason']}")
+        console.print(f"  not applicable ({escape(marked[0]['actor'])}): {escape(marked[0]['reason'])}")
     console.print(table(f"{len(items)} candidate(s)", [
         {"id": p.id, "document": p.document_name, "conf": p.confidence, "status": p.status.value,
          "quote": p.citations[0].quote[:90] if p.citations else ""} for p in items]))

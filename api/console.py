@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -77,9 +78,10 @@ def table(title: str, rows: list[dict], columns: list[str] | None = None) -> Tab
 
 
 def _cell(value: Any) -> str:
+    """A table cell as literal text: a policy's "[Company Name]" or "[specify period]" is not console markup."""
     if isinstance(value, float):
         return f"{value:.3f}"
-    return "" if value is None else str(value)
+    return "" if value is None else escape(str(value))
 
 
 def emit_json(data: Any) -> None:

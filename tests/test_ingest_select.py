@@ -134,3 +134,25 @@ def test_a_placeholder_is_never_cited():
     span = citations.best_span(passage, text, {"backup", "production", "databases", "restores"})
     quote = text[span[0]:span[1]]
     assert quote.startswith("backs up production databases") and not placeholders.has(quote)
+
+
+def test_the_command_line_shows_bracketed_text_as_written(tmp_path):
+    """A placeholder such as "[specify period]" (or any bracketed text of a policy) is printed literally, not
+    read as console markup and dropped from the warning or the review view."""
+    from rag.context import Context
+    from rag.review import add_manual
+    from rag.settings import Settings
+
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    quote = "Security logs are reviewed monthly by the security team [see RES-PROC-003]."
+    (folder / "retention.md").write_text(f"# Retention Policy\n\n## Logs\n\n{quote}\n\nSecurity logs are kept "
+                                         "for [specify period].\n", encoding="utf-8")
+    base = ["--data-dir", str(tmp_path / "data"), "--workspace", "acme"]
+    ingested = CliRunner().invoke(cli, [*base, "ingest", str(folder)], env={"COLUMNS": "300"})
+    assert ingested.exit_code == 0 and "[specify period]" in ingested.output
+    ctx = Context(Settings.load("offline", data_dir=tmp_path / "data"))
+    pid = add_manual(ctx, "acme", "soc2", "CC7.2", "retention.md", [quote], "dana")
+    ctx.close()
+    shown = CliRunner().invoke(cli, [*base, "review", "show", str(pid)], env={"COLUMNS": "300"})
+    assert shown.exit_code == 0 and "[see RES-PROC-003]" in shown.output, shown.output

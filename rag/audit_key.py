@@ -78,10 +78,16 @@ def _read_key_file(path: Path, create: bool) -> AuditKey:
 
 
 def _generate(path: Path) -> None:
+    """A new key, written whole to a file of its own and then linked into place: a process that finds the
+    file never reads it half-written, and of processes generating at once only the first one's key stays."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32) + "\n")
+        os.link(tmp, path)
     except FileExistsError:  # another process made it first
-        return
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_hex(32) + "\n")
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)

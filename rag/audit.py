@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from rag.audit_key import AuditKey, load_key
 from rag.errors import ConfigError
 from rag.models import sha256_hex
+from rag.rawsql import Tx
 from rag.reconcile import reconcile
 from rag.store import AuditEpochRow, AuditHeadRow, AuditRow, check_lengths
 
@@ -49,12 +50,13 @@ def keyed_hash(fields: dict, key: AuditKey) -> str:
     return key.mac(_payload(fields))
 
 
-def chain_key(s: Session) -> AuditKey:
-    """The audit key of the settings the session's store was opened with (read once per store: every session
-    of a store shares its `memo`)."""
-    memo = s.info.get("memo", s.info)
+def chain_key(s) -> AuditKey:
+    """The audit key of the settings the store was opened with (read once per store: every session and `Tx`
+    of a store shares its `memo`). `s`: an ORM session or a `rag.rawsql.Tx`."""
+    shared = s.shared if isinstance(s, Tx) else s.info
+    memo = shared.get("memo", shared)
     if "audit_key" not in memo:
-        settings = s.info.get("settings")
+        settings = shared.get("settings")
         if settings is None:
             raise ConfigError("this database session carries no settings, so the audit key is unknown")
         memo["audit_key"] = load_key(settings)
@@ -69,85 +71,94 @@ def checkpoint_path(settings) -> Path:
     return settings.data_dir / CHECKPOINT_NAME
 
 
-def _open_epoch(s: Session, head_seq: int, key: AuditKey) -> bool:
+def _open_epoch(tx: Tx, head_seq: int, key: AuditKey) -> bool:
     """The chain is keyed from the next event on, unless it already is (and then only with this key). Once a
     signed checkpoint exists, the epoch is sealed: a missing checkpoint is never silently recreated. Returns
     whether the epoch was already sealed in the database (not just now, in a transaction that may yet roll
     back)."""
-    epoch = s.scalar(select(AuditEpochRow).order_by(AuditEpochRow.from_seq.desc()).limit(1))
+    epoch = tx.first("SELECT from_seq, key_id, sealed FROM audit_epochs ORDER BY from_seq DESC LIMIT 1")
     if epoch is None:
-        s.add(AuditEpochRow(from_seq=head_seq + 1, scheme=KEYED, key_id=key.key_id, sealed=False))
+        tx.run("INSERT INTO audit_epochs (from_seq, scheme, key_id, sealed) VALUES (:from_seq, :scheme, :key_id, "
+               ":sealed)", {"from_seq": head_seq + 1, "scheme": KEYED, "key_id": key.key_id, "sealed": False})
         return False
-    if epoch.key_id != key.key_id:
-        raise ConfigError(f"the audit chain is keyed with key {epoch.key_id}, but the configured key ({key.source}) "
-                          f"is {key.key_id}: set CTRLMAP_AUDIT_KEY_FILE or CTRLMAP_AUDIT_KEY to the original key")
-    if epoch.sealed:
+    if epoch["key_id"] != key.key_id:
+        raise ConfigError(f"the audit chain is keyed with key {epoch['key_id']}, but the configured key "
+                          f"({key.source}) is {key.key_id}: set CTRLMAP_AUDIT_KEY_FILE or CTRLMAP_AUDIT_KEY to the "
+                          "original key")
+    if epoch["sealed"]:
         return True
-    mark, problem = read_mark(checkpoint_path(s.info["settings"]))
-    epoch.sealed = not problem and _signed(mark, key)
+    mark, problem = read_mark(checkpoint_path(tx.shared["settings"]))
+    if not problem and _signed(mark, key):
+        tx.run("UPDATE audit_epochs SET sealed = :sealed WHERE from_seq = :from_seq",
+               {"sealed": True, "from_seq": epoch["from_seq"]})
     return False
 
 
-def _locked_head(s: Session) -> AuditHeadRow:
-    """The chain head, locked until the transaction ends; read once per transaction (later appends in the same
-    transaction reuse it, so a decision with several events takes the lock and writes the head once)."""
-    transaction = s.get_transaction()
-    held = s.info.get("audit_head")
-    if held is not None and held[0] is transaction:
-        return held[1]
-    head = s.get(AuditHeadRow, 1, with_for_update=True)
+def _locked_head(tx: Tx) -> dict:
+    """The chain head (`seq`, `hash`), locked until the transaction ends; read once per transaction (later
+    appends in the same transaction reuse it, so a decision with several events takes the lock once)."""
+    head = tx.local.get("audit_head")
+    if head is not None:
+        return head
+    head = tx.first("SELECT seq, hash FROM audit_head WHERE id = 1" + tx.lock())
     if head is None:
-        head = AuditHeadRow(id=1, seq=0, hash=GENESIS)
-        s.add(head)
-        s.flush()
-    s.info["audit_head"] = (transaction, head)
+        head = {"seq": 0, "hash": GENESIS}
+        tx.run("INSERT INTO audit_head (id, seq, hash) VALUES (1, :seq, :hash)", head)
+    tx.local["audit_head"] = head
     return head
 
 
-def _ensure_epoch(s: Session, head: AuditHeadRow, key: AuditKey) -> None:
+def _ensure_epoch(tx: Tx, head: dict, key: AuditKey) -> None:
     """`_open_epoch` once per transaction, and not at all once this store has seen the epoch sealed with
     this key (a sealed epoch never changes; verification still checks it)."""
-    memo = s.info.get("memo", s.info)
-    if s.info.get("audit_epoch_open") or memo.get("audit_epoch_sealed") == key.key_id:
+    memo = tx.shared.get("memo", tx.shared)
+    if tx.local.get("audit_epoch_open") or memo.get("audit_epoch_sealed") == key.key_id:
         return
-    with s.no_autoflush:
-        sealed = _open_epoch(s, head.seq, key)
-    s.info["audit_epoch_open"] = True
+    sealed = _open_epoch(tx, head["seq"], key)
+    tx.local["audit_epoch_open"] = True
     if sealed:
         memo["audit_epoch_sealed"] = key.key_id
 
 
-_INSERT_EVENT = insert(AuditRow.__table__)
+_INSERT_EVENT = ("INSERT INTO audit_events (seq, workspace, at, actor, action, target, outcome, before, after, "
+                 "detail, prev_hash, hash) VALUES (:seq, :workspace, :at, :actor, :action, :target, :outcome, "
+                 ":before, :after, :detail, :prev_hash, :hash)")
 
 
-def append(s: Session, *, workspace: str, actor: str, action: str, target: str, outcome: str = "ok",
+def append(s, *, workspace: str, actor: str, action: str, target: str, outcome: str = "ok",
            before: dict | None = None, after: dict | None = None, **detail) -> dict:
-    """One event at the head of the chain, in the caller's transaction; returns its stored fields."""
+    """One event at the head of the chain, in the caller's transaction (`s`: an ORM session or a `Tx`);
+    returns its stored fields."""
     return append_many(s, [dict(workspace=workspace, actor=actor, action=action, target=target, outcome=outcome,
                                 before=before, after=after, **detail)])[0]
 
 
-def append_many(s: Session, events: list[dict]) -> list[dict]:
-    """Events (each with `append`'s arguments) chained in order at the head, written in one statement."""
+def append_many(s, events: list[dict]) -> list[dict]:
+    """Events (each with `append`'s arguments) chained in order at the head, in the caller's transaction,
+    in hand-written SQL (`rag.rawsql`): under load every decision appends, and the ORM's statements cost
+    more than the hashing."""
     if not events:
         return []
-    key = chain_key(s)
-    head = _locked_head(s)
-    _ensure_epoch(s, head, key)
+    tx = s if isinstance(s, Tx) else Tx.of_session(s)
+    key = chain_key(tx)
+    head = _locked_head(tx)
+    _ensure_epoch(tx, head, key)
     rows = []
     for event in events:
         rows.append(_chained(head, key, **event))
-        head.seq, head.hash = rows[-1]["seq"], rows[-1]["hash"]
-    s.execute(_INSERT_EVENT, rows)  # a plain insert: the unit of work would cost more than the statement
+        head["seq"], head["hash"] = rows[-1]["seq"], rows[-1]["hash"]
+    tx.run_many(_INSERT_EVENT, [{**r, **{k: tx.json_in(r[k]) for k in ("before", "after", "detail")}}
+                                for r in rows])
+    tx.run("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1", head)
     return rows
 
 
-def _chained(head: AuditHeadRow, key: AuditKey, *, workspace: str, actor: str, action: str, target: str,
+def _chained(head: dict, key: AuditKey, *, workspace: str, actor: str, action: str, target: str,
              outcome: str = "ok", before: dict | None = None, after: dict | None = None, **detail) -> dict:
-    fields = dict(seq=head.seq + 1, workspace=workspace, at=datetime.now(timezone.utc).isoformat(),
+    fields = dict(seq=head["seq"] + 1, workspace=workspace, at=datetime.now(timezone.utc).isoformat(),
                   actor=actor, action=action, target=target, outcome=outcome, before=before or {},
                   after=after or {}, detail={k: v for k, v in detail.items() if v is not None},
-                  prev_hash=head.hash)
+                  prev_hash=head["hash"])
     fields = json.loads(json.dumps(fields, default=str))  # what the database will give back
     fields["hash"] = keyed_hash(fields, key)
     check_lengths(AuditRow.__table__, fields.get)

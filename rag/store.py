@@ -26,6 +26,7 @@ from rag import migrate
 from rag.errors import InvalidInput
 from rag.instructions import citation_flags
 from rag.models import Citation, Coverage, Method, Proposal, Status, utcnow
+from rag.rawsql import Tx
 from rag.settings import Settings
 
 
@@ -349,7 +350,7 @@ class Store:
             migrate.upgrade(self.engine, self.write_engine)
         # the audit chain reads its key through the session; `memo` (one dict, shared by every session of this
         # store) keeps what never changes while the store is open, such as the loaded audit key
-        info = {"settings": settings, "memo": {}}
+        info = self.info = {"settings": settings, "memo": {}}
         self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False, info=info)
         event.listen(self._write, "before_flush", _check_lengths)
@@ -386,6 +387,23 @@ class Store:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def raw(self, write: bool = False) -> Iterator[Tx]:
+        """One transaction for hand-written SQL (`rag.rawsql.Tx`) on a pooled connection of the driver's own:
+        committed on success, rolled back on any error. Writes on SQLite begin IMMEDIATE, as sessions do."""
+        with self._writer if write else nullcontext():
+            pooled = (self.write_engine if write else self.engine).raw_connection()
+            try:
+                if self.is_sqlite:
+                    pooled.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield Tx(pooled.dbapi_connection, not self.is_sqlite, self.info)
+                pooled.commit()
+            except BaseException:
+                pooled.rollback()
+                raise
+            finally:
+                pooled.close()
 
     def rows(self, statement) -> list:
         """A read-only Core statement's rows on a pooled connection, without an ORM session (a third of the

@@ -8,22 +8,22 @@ says so; many decisions at once go through rag/queue.py, one `record` each.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from types import SimpleNamespace
+from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from rag import audit, drift
+from rag import audit, drift, review_sql
 from rag.citations import quote_citation
 from rag.context import Context
-from rag.corpus import current_version_row, current_versions, passage_from_row, read_version_text
-from rag.errors import Conflict, InvalidInput, NotFound
+from rag.corpus import current_version_row, current_versions, passage_from_row
+from rag.errors import InvalidInput, NotFound
 from rag.instructions import confirmed
 from rag.mapping import MappingRun
+from rag.rawsql import Tx
 from rag.models import Action, Citation, Coverage, Decision, Method, Proposal, Status, utcnow
-from rag.store import (CitationRow, DecisionRow, DocumentRow, EvidenceRow, PassageRow, ProposalRow, VersionRow,
-                       check_lengths, citations_by_proposal, proposal_from_row, proposal_of, proposals_of_rows,
+from rag.store import (DecisionRow, DocumentRow, EvidenceRow, PassageRow, ProposalRow, VersionRow,
+                       proposal_from_row, proposal_of, proposals_of_rows,
                        select_proposals)
 
 SETTLED = {Status.approved.value, Status.rejected.value, Status.needs_review.value}
@@ -136,20 +136,6 @@ def _save_evidence(s: Session, workspace: str, run: MappingRun) -> None:
             for framework, clause_id, ranking in ranked for rank, (doc, conf) in enumerate(ranking[:EVIDENCE_KEPT], 1)]
     if rows:
         s.execute(insert(EvidenceRow), rows)
-
-
-def _own_confidence(stored: list, clause, document_id: int) -> tuple[float | None, str]:
-    """What the pipeline itself gave this document for this clause in the latest run (`stored`: that run's
-    evidence rows for the clause), and how to say it."""
-    if not stored:
-        return None, f"No mapping run has scored {clause.id} yet."
-    mine = next((r for r in stored if r.document_id == document_id), None)
-    if mine is not None:
-        return mine.confidence, (f"ctrlmap's own confidence that this document meets {clause.id}: "
-                                 f"{mine.confidence:.2f} (its rank {mine.rank} for the clause).")
-    floor = min(r.confidence for r in stored)
-    return floor, (f"ctrlmap did not rank this document among the {len(stored)} best for {clause.id} "
-                   f"(confidence below {floor:.2f}).")
 
 
 # --- reading ------------------------------------------------------------------------------------------
@@ -282,33 +268,18 @@ class Detail:
 
 
 def detail(ctx: Context, workspace: str, proposal_id: int) -> Detail:
-    with ctx.store.session() as s:
-        proposal = _read_one(s, workspace, proposal_id)
+    with ctx.store.raw() as tx:
+        row = review_sql.one_row(tx, workspace, proposal_id)
+        proposal = proposal_of(row, row.citations)
         shas = {c.document_sha256 for c in proposal.citations}
-        return Detail(proposal, {sha: read_version_text(s, workspace, sha) for sha in shas},
-                      _history(s, workspace, proposal_id), _derived(s, workspace, proposal_id))
+        return Detail(proposal, {sha: review_sql.version_text(tx, workspace, sha) for sha in shas},
+                      review_sql.history(tx, workspace, proposal_id), review_sql.derived(tx, workspace, proposal_id))
 
 
 # --- decisions ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Edit:
-    coverage: Coverage | None = None
-    rationale: str | None = None
-    quotes: list[str] | None = None  # replace the citations with these quotes (each must verify)
-
-
-SAME = {Action.approve: Status.approved.value, Action.reject: Status.rejected.value,
-        Action.reopen: Status.proposed.value}  # deciding again what is already so records nothing
-
-
-@dataclass
-class Outcome:
-    proposal: Proposal
-    changed: bool  # False: it already was so (no event written) or it changed meanwhile (see `skipped`)
-    skipped: str | None = None  # "already approved", "changed meanwhile", ...
-    propagated: list[Proposal] = field(default_factory=list)  # crosswalk suggestions this decision made
+Edit, Outcome, SAME = review_sql.Edit, review_sql.Outcome, review_sql.SAME
 
 
 def decide(ctx: Context, workspace: str, proposal_id: int, actor: str, action: Action, comment: str = "",
@@ -321,105 +292,39 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
            edit: Edit | None = None, unchanged_since=None) -> Outcome:
     """`decide`, saying whether anything was recorded. Deciding what the proposal already is (approve an
     approved one) records no second event; with `unchanged_since` (the `updated_at` the person saw), a proposal
-    changed since then is left alone."""
-    if not actor:
-        raise InvalidInput("a decision needs the name of the person making it")
-    with ctx.store.session(write=True) as s:
-        edit = edit or Edit()
-        quotes = action == Action.edit and edit.quotes is not None  # new citations: the mapped row replaces them
-        row = _load(s, workspace, proposal_id) if quotes else _plain(s, workspace, proposal_id)
-        skipped = _skip_reason(row, action, unchanged_since)
-        if skipped:
-            return Outcome(_as_proposal(s, row), False, skipped)
-        before = _state(row)
-        if quotes:
-            _apply_edit(s, row, edit)
-            row.updated_at = utcnow()
-        else:
-            changes = _changes(row, action, edit) | {"updated_at": utcnow()}
-            vars(row).update(changes)
-            s.execute(update(ProposalRow.__table__).where(ProposalRow.id == row.id).values(**changes))
-        after = _state(row)
-        decision = dict(workspace=workspace, proposal_id=row.id, actor=actor, action=action.value, comment=comment,
-                        before=before, after=after, at=utcnow())
-        check_lengths(DecisionRow.__table__, decision.get)
-        s.execute(_INSERT_DECISION, decision)
-        suggested = suggest(ctx, s, workspace, row) if action == Action.approve else []
-        s.flush()
-        result, made = _as_proposal(s, row), _read(s, None, suggested)
-        # the audit events come last: appending locks the chain head until commit, so the lock is held for
-        # a few statements, not for the whole decision (concurrent reviewers queue on it)
-        audit.append_many(s, [dict(workspace=workspace, actor=actor, action=f"proposal.{action.value}",
-                                   target=f"proposal:{row.id}", before=before, after=after, comment=comment or None,
-                                   clause=f"{row.framework}:{row.clause_id}", document_sha256=result.document_sha256,
-                                   model=row.model, prompt_version=row.prompt_version)] + [
-            dict(workspace=workspace, actor=actor, action="proposal.propagate", target=f"proposal:{new.id}",
-                 after={"status": new.status.value, "method": new.method.value}, origin=f"proposal:{row.id}",
-                 clause=f"{new.framework}:{new.clause_id}") for new in made])
-    _commit_checkpoint(ctx)
-    return Outcome(result, True, propagated=made)
+    changed since then is left alone. In hand-written SQL (rag/review_sql.py); an edit that replaces the
+    quotes finds them in the document through the ORM, in the same transaction."""
+    review_sql.check_actor(actor)
+    edit = edit or Edit()
+    if action == Action.edit and edit.quotes is not None:
+        with ctx.store.session(write=True) as s:
+            outcome = review_sql.record(ctx, Tx.of_session(s), workspace, proposal_id, actor, action, comment, edit,
+                                        unchanged_since, lambda: _replace_quotes(s, workspace, proposal_id, edit.quotes))
+    else:
+        with ctx.store.raw(write=True) as tx:
+            outcome = review_sql.record(ctx, tx, workspace, proposal_id, actor, action, comment, edit,
+                                        unchanged_since)
+    if outcome.changed:
+        _commit_checkpoint(ctx)
+    return outcome
 
 
-def _changes(row: SimpleNamespace, action: Action, edit: Edit) -> dict:
-    """The column values a decision other than replacing citations sets."""
-    if action == Action.edit:
-        changes = {"coverage": Coverage(edit.coverage).value} if edit.coverage is not None else {}
-        return changes | ({"rationale": edit.rationale} if edit.rationale is not None else {})
-    if action == Action.approve and not row.citations:
-        raise Conflict("a proposal without a verified citation cannot be approved", target=f"proposal:{row.id}")
-    return {"status": SAME[action]}
-
-
-def _plain(s: Session, workspace: str, proposal_id: int) -> SimpleNamespace:
-    """What a decision reads of a proposal, as plain rows (`select_proposals` and its citations): loading the
-    mapped row and flushing it back cost more than the decision's own statements."""
-    row = s.execute(select_proposals().where(ProposalRow.id == proposal_id, ProposalRow.workspace == workspace)
-                    ).first()
-    if row is None:
-        raise NotFound(f"no proposal {proposal_id} in workspace {workspace}", target=f"proposal:{proposal_id}")
-    return SimpleNamespace(**row._mapping, citations=citations_by_proposal(s, [proposal_id]).get(proposal_id, []))
-
-
-def _as_proposal(s: Session, row) -> Proposal:
-    """The proposal as it stands in this transaction: plain rows carry all it needs (kept up to date by
-    `record`); a mapped row, whose citations an edit replaced, is read again."""
-    return proposal_of(row, row.citations) if isinstance(row, SimpleNamespace) else _read(s, None, [row.id])[0]
-
-
-def _skip_reason(row: ProposalRow, action: Action, unchanged_since) -> str | None:
-    if SAME.get(action) == row.status:
-        return "already open" if action == Action.reopen else f"already {row.status}"
-    if unchanged_since is not None and _aware(row.updated_at) > _aware(unchanged_since):
-        return "changed meanwhile"
-    return None
-
-
-def _aware(at):
-    """SQLite hands timestamps back without their zone; they are stored in UTC."""
-    from datetime import timezone
-
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-
-
-def _apply_edit(s: Session, row: ProposalRow, edit: Edit) -> None:
-    if edit.coverage is not None:
-        row.coverage = Coverage(edit.coverage).value
-    if edit.rationale is not None:
-        row.rationale = edit.rationale
-    if edit.quotes is not None:
-        version = s.get(VersionRow, row.version_id)
-        passages = [r for r in s.scalars(select(PassageRow).where(PassageRow.version_id == version.id))
-                    if not r.hidden]
-        made = []
-        for quote in edit.quotes:
-            citation = _find_quote(quote, passages, version)
-            if citation is None:
-                raise InvalidInput(f"the quote does not occur verbatim in {row.document.name}: {quote[:80]!r}")
-            made.append(citation.model_copy(update={"flags": confirmed(citation.flags)}))  # typed by a reviewer
-        if not made:
-            raise InvalidInput("an edit that replaces citations needs at least one quote")
-        row.citations.clear()
-        row.citations.extend(_citation_rows(made))
+def _replace_quotes(s: Session, workspace: str, proposal_id: int, quotes: list[str]) -> None:
+    """The proposal's citations replaced by these quotes, each found verbatim in its version; flushed."""
+    row = _load(s, workspace, proposal_id)
+    version = s.get(VersionRow, row.version_id)
+    passages = [r for r in s.scalars(select(PassageRow).where(PassageRow.version_id == version.id)) if not r.hidden]
+    made = []
+    for quote in quotes:
+        citation = _find_quote(quote, passages, version)
+        if citation is None:
+            raise InvalidInput(f"the quote does not occur verbatim in {row.document.name}: {quote[:80]!r}")
+        made.append(citation.model_copy(update={"flags": confirmed(citation.flags)}))  # typed by a reviewer
+    if not made:
+        raise InvalidInput("an edit that replaces citations needs at least one quote")
+    row.citations.clear()
+    row.citations.extend(_citation_rows(made))
+    s.flush()
 
 
 def _find_quote(quote: str, passages: list[PassageRow], version: VersionRow) -> Citation | None:
@@ -457,60 +362,6 @@ def add_manual(ctx: Context, workspace: str, framework: str, clause_id: str, doc
         pid = row.id
     _commit_checkpoint(ctx)
     return pid
-
-
-def suggest(ctx: Context, s: Session, workspace: str, row: ProposalRow) -> list[int]:
-    """Map once, satisfy many: suggest the approved evidence for crosswalk-linked clauses (still proposals).
-    Returns the new proposals' ids (inserted in bulk, with their citations); the caller audits them."""
-    related = ctx.catalog.related(row.framework, row.clause_id)
-    if not related:
-        return []
-    keys = {(c.framework, c.id) for c in related}
-    taken = set(s.execute(select(ProposalRow.framework, ProposalRow.clause_id).where(
-        ProposalRow.workspace == workspace, ProposalRow.document_id == row.document_id,
-        ProposalRow.clause_id.in_({c.id for c in related})))) & keys
-    fresh = [c for c in related if (c.framework, c.id) not in taken]
-    if not fresh:
-        return []
-    scored = _scored(s, workspace, fresh)
-    values = [_suggestion(ctx, row, clause, _own_confidence(scored.get((clause.framework, clause.id), []), clause,
-                                                            row.document_id)) for clause in fresh]
-    ids = list(s.scalars(insert(ProposalRow).returning(ProposalRow.id, sort_by_parameter_order=True), values))
-    cited = [dict(proposal_id=i, passage_id=c.passage_id, document_sha256=c.document_sha256, start=c.start,
-                  end=c.end, quote=c.quote, flags=c.flags) for i in ids for c in row.citations]
-    if cited:
-        s.execute(insert(CitationRow), cited)
-    return ids
-
-
-def _scored(s: Session, workspace: str, clauses) -> dict[tuple[str, str], list]:
-    """The latest run's evidence (document, rank, confidence) for each of these clauses, in one query."""
-    if not clauses:
-        return {}
-    keys = {(c.framework, c.id) for c in clauses}
-    rows = s.execute(select(EvidenceRow.framework, EvidenceRow.clause_id, EvidenceRow.document_id, EvidenceRow.rank,
-                            EvidenceRow.confidence).where(EvidenceRow.workspace == workspace,
-                                                          EvidenceRow.clause_id.in_({c.id for c in clauses})))
-    out: dict[tuple[str, str], list] = {}
-    for r in rows:
-        if (r.framework, r.clause_id) in keys:
-            out.setdefault((r.framework, r.clause_id), []).append(r)
-    return out
-
-
-def _suggestion(ctx: Context, row: ProposalRow, clause, own: tuple[float | None, str]) -> dict:
-    """The column values of a crosswalk suggestion of `row`'s evidence for `clause`."""
-    confidence = row.confidence * 0.9 if own[0] is None else min(row.confidence * 0.9, own[0])
-    now = utcnow()
-    return dict(workspace=row.workspace, framework=clause.framework, clause_id=clause.id,
-                document_id=row.document_id, version_id=row.version_id, score=row.score,
-                confidence=round(confidence, 4), coverage=Coverage.partial.value,
-                rationale=(f"Suggested through a crosswalk: the same evidence was approved for "
-                           f"{row.framework} {row.clause_id}. {own[1]} "
-                           f"A reviewer must confirm it meets {clause.id}."),
-                method=Method.crosswalk.value, status=Status.proposed.value, model=None,
-                corpus_version=ctx.catalog.version, origin_proposal_id=row.id, usage={}, drift={},
-                created_at=now, updated_at=now)
 
 
 # --- drift --------------------------------------------------------------------------------------------

@@ -170,3 +170,29 @@ def test_drift_sends_changed_citations_back_to_review(mapped):
     assert still.status == Status.approved and still.document_sha256 == result.sha256
     with ctx.store.session() as s:
         assert audit.verify(s).ok
+
+
+def test_people_deciding_one_proposal_at_once_are_recorded_one_after_the_other(mapped):
+    """The proposal is locked while it is decided (PostgreSQL; SQLite writers are exclusive): of four people
+    approving it at the same moment, one decision is recorded and the others find it already approved."""
+    import threading
+
+    from rag.review import history, record
+
+    ctx, ws, _ = mapped
+    pid = list_proposals(ctx, ws)[0].id
+    start, outcomes = threading.Barrier(4), []
+
+    def approve(n: int) -> None:
+        start.wait()
+        outcomes.append(record(ctx, ws, pid, f"reviewer {n}", Action.approve, "at once"))
+
+    threads = [threading.Thread(target=approve, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(o.changed for o in outcomes) == [False, False, False, True]
+    assert {o.skipped for o in outcomes if not o.changed} == {"already approved"}
+    assert [d.action for d in history(ctx, ws, pid)] == [Action.approve]
+    assert audit.verify_store(ctx).ok

@@ -1,0 +1,276 @@
+"""The review's hot path in hand-written SQL (`rag.rawsql`): reading proposals as a reviewer opens them, and
+recording a person's decision on one.
+
+Every decision, from the web page, the API, the command line or a bulk action, goes through `record`, in the
+caller's transaction: read the proposal (locked on PostgreSQL, so two people deciding it at once are recorded
+one after the other, the second seeing the first's result), change it, record the decision, suggest the
+approved evidence for crosswalk-linked clauses, and append the audit events last (appending locks the chain
+head until commit, so the lock is held for a few statements). Under load, each statement sent through
+SQLAlchemy cost more CPU than the database spent running it; rag/review.py keeps the rest of the review.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Callable
+
+from rag import audit
+from rag.drift import state
+from rag.errors import Conflict, InvalidInput, NotFound
+from rag.models import Action, Coverage, Decision, Method, Proposal, Status, utcnow
+from rag.rawsql import Tx
+from rag.store import DecisionRow, check_lengths, proposal_of
+
+_PROPOSALS = ("SELECT p.*, d.name AS document_name, v.sha256 AS document_sha256 FROM proposals p "
+              "JOIN documents d ON d.id = p.document_id JOIN document_versions v ON v.id = p.version_id")
+_CITATIONS = ('SELECT c.proposal_id, c.passage_id, c.document_sha256, c.start, c."end", c.quote, c.flags, '
+              "s.heading_path, s.page, s.flags AS passage_flags, s.id AS passage_found "
+              "FROM citations c LEFT JOIN passages s ON s.id = c.passage_id")
+_INSERT_DECISION = ('INSERT INTO decisions (workspace, proposal_id, actor, action, comment, "before", "after", at) '
+                    "VALUES (:workspace, :proposal_id, :actor, :action, :comment, :before, :after, :at)")
+_INSERT_CITATION = ('INSERT INTO citations (proposal_id, passage_id, document_sha256, start, "end", quote, flags) '
+                    "VALUES (:proposal_id, :passage_id, :document_sha256, :start, :end, :quote, :flags)")
+_HISTORY = ('SELECT id, proposal_id, actor, action, comment, "before", "after", at FROM decisions '
+            "WHERE workspace = :workspace AND proposal_id = :proposal_id ORDER BY id")
+_VERSION_TEXT = ("SELECT v.text, v.hidden FROM document_versions v JOIN documents d ON d.id = v.document_id "
+                 "WHERE v.sha256 = :sha256 AND d.workspace = :workspace LIMIT 1")
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+
+def _in(values) -> tuple[str, dict]:
+    """`(:v0, :v1, ...)` and its parameters."""
+    params = {f"v{i}": v for i, v in enumerate(values)}
+    return "(" + ", ".join(f":{k}" for k in params) + ")", params
+
+
+def rows_where(tx: Tx, where: str, params: dict, lock: bool = False) -> list[SimpleNamespace]:
+    """Proposal rows (with their document's name, version's sha256 and citations) matching `where`, in the
+    order it gives. `lock`: locked until the transaction ends (PostgreSQL; SQLite writers are exclusive)."""
+    rows = tx.rows(f"{_PROPOSALS} WHERE {where}" + (" FOR UPDATE OF p" if lock and tx.pg else ""), params)
+    cited = citations(tx, [r["id"] for r in rows])
+    for r in rows:
+        r["usage"], r["drift"] = tx.json_out(r["usage"]), tx.json_out(r["drift"])
+        r["created_at"], r["updated_at"] = tx.ts_out(r["created_at"]), tx.ts_out(r["updated_at"])
+    return [SimpleNamespace(**r, citations=cited.get(r["id"], [])) for r in rows]
+
+
+def citations(tx: Tx, ids: list[int]) -> dict[int, list[SimpleNamespace]]:
+    """The citation rows (with their passage's heading, page and flags) of these proposals, in one query."""
+    if not ids:
+        return {}
+    where, params = _in(ids)
+    out: dict[int, list] = {}
+    for c in tx.rows(f"{_CITATIONS} WHERE c.proposal_id IN {where} ORDER BY c.id", params):
+        for k in ("flags", "heading_path", "passage_flags"):
+            c[k] = tx.json_out(c[k])
+        out.setdefault(c["proposal_id"], []).append(SimpleNamespace(**c))
+    return out
+
+
+def proposals(tx: Tx, ids: list[int], workspace: str | None = None) -> list[Proposal]:
+    """Proposals by id, in this order (with `workspace`, only its own)."""
+    if not ids:
+        return []
+    where, params = _in(ids)
+    if workspace is not None:
+        where, params = f"{where} AND p.workspace = :workspace", {**params, "workspace": workspace}
+    by_id = {r.id: proposal_of(r, r.citations) for r in rows_where(tx, f"p.id IN {where}", params)}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def one_row(tx: Tx, workspace: str, proposal_id: int, lock: bool = False) -> SimpleNamespace:
+    found = rows_where(tx, "p.id = :id AND p.workspace = :workspace", {"id": proposal_id, "workspace": workspace},
+                       lock)
+    if not found:
+        raise NotFound(f"no proposal {proposal_id} in workspace {workspace}", target=f"proposal:{proposal_id}")
+    return found[0]
+
+
+def derived(tx: Tx, workspace: str, proposal_id: int) -> list[Proposal]:
+    """Proposals suggested through crosswalks from this one's approval."""
+    return [proposal_of(r, r.citations) for r in rows_where(
+        tx, "p.workspace = :workspace AND p.origin_proposal_id = :id ORDER BY p.id",
+        {"workspace": workspace, "id": proposal_id})]
+
+
+def history(tx: Tx, workspace: str, proposal_id: int) -> list[Decision]:
+    """The decisions people made on a proposal, oldest first."""
+    return [Decision(id=r["id"], proposal_id=r["proposal_id"], actor=r["actor"], action=Action(r["action"]),
+                     comment=r["comment"], before=tx.json_out(r["before"]), after=tx.json_out(r["after"]),
+                     at=tx.ts_out(r["at"]))
+            for r in tx.rows(_HISTORY, {"workspace": workspace, "proposal_id": proposal_id})]
+
+
+def version_text(tx: Tx, workspace: str, sha256: str) -> str:
+    """A version's text of the workspace, hidden text masked."""
+    from rag.ingest.document import mask_hidden
+
+    row = tx.first(_VERSION_TEXT, {"sha256": sha256, "workspace": workspace})
+    if row is None:
+        raise NotFound(f"no document version {sha256[:12]} in workspace {workspace}")
+    return mask_hidden(row["text"], tx.json_out(row["hidden"]) or [])
+
+
+# --- deciding -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Edit:
+    coverage: Coverage | None = None
+    rationale: str | None = None
+    quotes: list[str] | None = None  # replace the citations with these quotes (each must verify)
+
+
+SAME = {Action.approve: Status.approved.value, Action.reject: Status.rejected.value,
+        Action.reopen: Status.proposed.value}  # deciding again what is already so records nothing
+
+
+@dataclass
+class Outcome:
+    proposal: Proposal
+    changed: bool  # False: it already was so (no event written) or it changed meanwhile (see `skipped`)
+    skipped: str | None = None  # "already approved", "changed meanwhile", ...
+    propagated: list[Proposal] = field(default_factory=list)  # crosswalk suggestions this decision made
+
+
+def record(ctx, tx: Tx, workspace: str, proposal_id: int, actor: str, action: Action, comment: str, edit: Edit,
+           unchanged_since=None, replace_quotes: Callable[[], None] | None = None) -> Outcome:
+    """A person's decision, in the caller's transaction. `replace_quotes`: replaces the proposal's citations
+    (an edit of its quotes; done through the ORM, which then flushes)."""
+    row = one_row(tx, workspace, proposal_id, lock=True)
+    skipped = _skip_reason(row, action, unchanged_since)
+    if skipped:
+        return Outcome(proposal_of(row, row.citations), False, skipped)
+    before = state(row)
+    if replace_quotes is not None:
+        replace_quotes()
+        row.citations = citations(tx, [row.id]).get(row.id, [])
+    changes = _changes(row, action, edit) | {"updated_at": utcnow()}
+    vars(row).update(changes)
+    tx.run(f"UPDATE proposals SET {', '.join(f'{k} = :{k}' for k in changes)} WHERE id = :id",
+           {**changes, "updated_at": tx.ts_in(changes["updated_at"]), "id": row.id})
+    after = state(row)
+    decision = dict(workspace=workspace, proposal_id=row.id, actor=actor, action=action.value, comment=comment,
+                    before=before, after=after, at=utcnow())
+    check_lengths(DecisionRow.__table__, decision.get)
+    tx.run(_INSERT_DECISION, {**decision, "before": tx.json_in(before), "after": tx.json_in(after),
+                              "at": tx.ts_in(decision["at"])})
+    result = proposal_of(row, row.citations)
+    made = suggest(ctx, tx, workspace, row) if action == Action.approve else []
+    audit.append_many(tx, [dict(workspace=workspace, actor=actor, action=f"proposal.{action.value}",
+                                target=f"proposal:{row.id}", before=before, after=after, comment=comment or None,
+                                clause=f"{row.framework}:{row.clause_id}", document_sha256=result.document_sha256,
+                                model=row.model, prompt_version=row.prompt_version)] + [
+        dict(workspace=workspace, actor=actor, action="proposal.propagate", target=f"proposal:{new.id}",
+             after={"status": new.status.value, "method": new.method.value}, origin=f"proposal:{row.id}",
+             clause=f"{new.framework}:{new.clause_id}") for new in made])
+    return Outcome(result, True, propagated=made)
+
+
+def _changes(row: SimpleNamespace, action: Action, edit: Edit) -> dict:
+    """The column values a decision sets (an edit's new quotes are already in place)."""
+    if action == Action.edit:
+        changes = {"coverage": Coverage(edit.coverage).value} if edit.coverage is not None else {}
+        return changes | ({"rationale": edit.rationale} if edit.rationale is not None else {})
+    if action == Action.approve and not row.citations:
+        raise Conflict("a proposal without a verified citation cannot be approved", target=f"proposal:{row.id}")
+    return {"status": SAME[action]}
+
+
+def _skip_reason(row: SimpleNamespace, action: Action, unchanged_since) -> str | None:
+    if SAME.get(action) == row.status:
+        return "already open" if action == Action.reopen else f"already {row.status}"
+    if unchanged_since is not None and _aware(row.updated_at) > _aware(unchanged_since):
+        return "changed meanwhile"
+    return None
+
+
+def _aware(at):
+    """SQLite hands timestamps back without their zone; they are stored in UTC."""
+    from datetime import timezone
+
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def check_actor(actor: str) -> None:
+    if not actor:
+        raise InvalidInput("a decision needs the name of the person making it")
+
+
+# --- crosswalk suggestions ---------------------------------------------------------------------------------
+
+
+def suggest(ctx, tx: Tx, workspace: str, row: SimpleNamespace) -> list[Proposal]:
+    """Map once, satisfy many: suggest the approved evidence for crosswalk-linked clauses (still proposals,
+    awaiting a person). Returns the new proposals (inserted with the approved one's citations); the caller
+    audits them."""
+    related = ctx.catalog.related(row.framework, row.clause_id)
+    if not related:
+        return []
+    keys = {(c.framework, c.id) for c in related}
+    where, params = _in(sorted({c.id for c in related}))
+    taken = {(r["framework"], r["clause_id"]) for r in tx.rows(
+        f"SELECT framework, clause_id FROM proposals WHERE workspace = :workspace AND document_id = :document_id "
+        f"AND clause_id IN {where}", {**params, "workspace": workspace, "document_id": row.document_id})} & keys
+    fresh = [c for c in related if (c.framework, c.id) not in taken]
+    if not fresh:
+        return []
+    scored = _scored(tx, workspace, fresh)
+    values = [_suggestion(ctx, row, clause, own_confidence(scored.get((clause.framework, clause.id), []), clause,
+                                                           row.document_id)) for clause in fresh]
+    ids = tx.insert_returning_ids("proposals", [_stored(tx, v) for v in values])
+    tx.run_many(_INSERT_CITATION, [dict(proposal_id=i, passage_id=c.passage_id, document_sha256=c.document_sha256,
+                                        start=c.start, end=c.end, quote=c.quote, flags=tx.json_in(c.flags))
+                                   for i in ids for c in row.citations])
+    return [proposal_of(SimpleNamespace(**v, id=i, prompt_version=None, run_id=None,
+                                        document_name=row.document_name, document_sha256=row.document_sha256),
+                        row.citations) for i, v in zip(ids, values)]
+
+
+def _stored(tx: Tx, values: dict) -> dict:
+    return {**values, "usage": tx.json_in(values["usage"]), "drift": tx.json_in(values["drift"]),
+            "created_at": tx.ts_in(values["created_at"]), "updated_at": tx.ts_in(values["updated_at"])}
+
+
+def _scored(tx: Tx, workspace: str, clauses) -> dict[tuple[str, str], list]:
+    """The latest run's evidence (document, rank, confidence) for each of these clauses, in one query."""
+    keys = {(c.framework, c.id) for c in clauses}
+    where, params = _in(sorted({c.id for c in clauses}))
+    out: dict[tuple[str, str], list] = {}
+    for r in tx.rows(f'SELECT framework, clause_id, document_id, "rank", confidence FROM evidence '
+                     f"WHERE workspace = :workspace AND clause_id IN {where}", {**params, "workspace": workspace}):
+        if (r["framework"], r["clause_id"]) in keys:
+            out.setdefault((r["framework"], r["clause_id"]), []).append(SimpleNamespace(**r))
+    return out
+
+
+def own_confidence(stored: list, clause, document_id: int) -> tuple[float | None, str]:
+    """What the pipeline itself gave this document for this clause in the latest run (`stored`: that run's
+    evidence rows for the clause), and how to say it."""
+    if not stored:
+        return None, f"No mapping run has scored {clause.id} yet."
+    mine = next((r for r in stored if r.document_id == document_id), None)
+    if mine is not None:
+        return mine.confidence, (f"ctrlmap's own confidence that this document meets {clause.id}: "
+                                 f"{mine.confidence:.2f} (its rank {mine.rank} for the clause).")
+    floor = min(r.confidence for r in stored)
+    return floor, (f"ctrlmap did not rank this document among the {len(stored)} best for {clause.id} "
+                   f"(confidence below {floor:.2f}).")
+
+
+def _suggestion(ctx, row: SimpleNamespace, clause, own: tuple[float | None, str]) -> dict:
+    """The column values of a crosswalk suggestion of `row`'s evidence for `clause`."""
+    confidence = row.confidence * 0.9 if own[0] is None else min(row.confidence * 0.9, own[0])
+    now = utcnow()
+    return dict(workspace=row.workspace, framework=clause.framework, clause_id=clause.id,
+                document_id=row.document_id, version_id=row.version_id, score=row.score,
+                confidence=round(confidence, 4), coverage=Coverage.partial.value,
+                rationale=(f"Suggested through a crosswalk: the same evidence was approved for "
+                           f"{row.framework} {row.clause_id}. {own[1]} "
+                           f"A reviewer must confirm it meets {clause.id}."),
+                method=Method.crosswalk.value, status=Status.proposed.value, model=None,
+                corpus_version=ctx.catalog.version, origin_proposal_id=row.id, usage={}, drift={},
+                created_at=now, updated_at=now)

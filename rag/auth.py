@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from types import SimpleNamespace
 
 from sqlalchemy import select
 
@@ -139,13 +140,15 @@ def authenticate(ctx: Context, key: str | None) -> Principal:
     match = KEY_FORMAT.match(key.strip())
     if match is None:
         raise Unauthorized("the API key is malformed")
-    rows = ctx.store.rows(select(ApiKeyRow.id, ApiKeyRow.prefix, ApiKeyRow.key_hash, ApiKeyRow.role,
-                                 ApiKeyRow.workspace, ApiKeyRow.name)
-                          .where(ApiKeyRow.prefix == match.group(1), ApiKeyRow.revoked.is_(False)))
+    rows = ctx.store.read(_FIND_KEY, {"prefix": match.group(1), "revoked": False})
     for row in rows:
-        if _matches(key.strip(), row.key_hash):
-            return principal_of(row)
+        if _matches(key.strip(), row["key_hash"]):
+            return principal_of(SimpleNamespace(**row))
     raise Unauthorized("the API key is unknown or revoked")
+
+
+_FIND_KEY = ("SELECT id, prefix, key_hash, role, workspace, name FROM api_keys "
+             "WHERE prefix = :prefix AND revoked = :revoked")
 
 
 def principal_of(row) -> Principal:

@@ -272,8 +272,10 @@ def detail(ctx: Context, workspace: str, proposal_id: int) -> Detail:
         row = review_sql.one_row(tx, workspace, proposal_id)
         proposal = proposal_of(row, row.citations)
         shas = {c.document_sha256 for c in proposal.citations}
-        return Detail(proposal, {sha: review_sql.version_text(tx, workspace, sha) for sha in shas},
-                      review_sql.history(tx, workspace, proposal_id), review_sql.derived(tx, workspace, proposal_id))
+        decisions = review_sql.history(tx, workspace, proposal_id)
+        approved = any(d.action == Action.approve for d in decisions)  # only an approval suggests proposals
+        return Detail(proposal, {sha: review_sql.version_text(tx, workspace, sha) for sha in shas}, decisions,
+                      review_sql.derived(tx, workspace, proposal_id) if approved else [])
 
 
 # --- decisions ----------------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ class Tx:
     def run_many(self, sql: str, seq: list[dict]) -> None:
         if not seq:
             return
+        if len(seq) == 1:  # psycopg sends a batch in pipeline mode, which costs more than one statement
+            self.run(sql, seq[0])
+            return
         cur = self.conn.cursor()
         try:
             cur.executemany(self._sql(sql), seq)

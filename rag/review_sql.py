@@ -22,11 +22,18 @@ from rag.models import Action, Coverage, Decision, Method, Proposal, Status, utc
 from rag.rawsql import Tx
 from rag.store import DecisionRow, check_lengths, proposal_of
 
-_PROPOSALS = ("SELECT p.*, d.name AS document_name, v.sha256 AS document_sha256 FROM proposals p "
-              "JOIN documents d ON d.id = p.document_id JOIN document_versions v ON v.id = p.version_id")
-_CITATIONS = ('SELECT c.proposal_id, c.passage_id, c.document_sha256, c.start, c."end", c.quote, c.flags, '
-              "s.heading_path, s.page, s.flags AS passage_flags, s.id AS passage_found "
-              "FROM citations c LEFT JOIN passages s ON s.id = c.passage_id")
+_PROPOSALS = ("SELECT p.*, d.name AS document_name, v.sha256 AS document_sha256, c.id AS c_id, "
+              'c.passage_id AS c_passage_id, c.document_sha256 AS c_document_sha256, c.start AS c_start, '
+              'c."end" AS c_end, c.quote AS c_quote, c.flags AS c_flags, s.heading_path AS c_heading_path, '
+              "s.page AS c_page, s.flags AS c_passage_flags, s.id AS c_passage_found FROM proposals p "
+              "JOIN documents d ON d.id = p.document_id JOIN document_versions v ON v.id = p.version_id "
+              "LEFT JOIN citations c ON c.proposal_id = p.id LEFT JOIN passages s ON s.id = c.passage_id")
+_CITATIONS = ('SELECT c.id AS c_id, c.proposal_id, c.passage_id AS c_passage_id, c.document_sha256 AS '
+              'c_document_sha256, c.start AS c_start, c."end" AS c_end, c.quote AS c_quote, c.flags AS c_flags, '
+              "s.heading_path AS c_heading_path, s.page AS c_page, s.flags AS c_passage_flags, "
+              "s.id AS c_passage_found FROM citations c LEFT JOIN passages s ON s.id = c.passage_id")
+_CITED = ("passage_id", "document_sha256", "start", "end", "quote", "flags", "heading_path", "page",
+          "passage_flags", "passage_found")
 _INSERT_DECISION = ('INSERT INTO decisions (workspace, proposal_id, actor, action, comment, "before", "after", at) '
                     "VALUES (:workspace, :proposal_id, :actor, :action, :comment, :before, :after, :at)")
 _INSERT_CITATION = ('INSERT INTO citations (proposal_id, passage_id, document_sha256, start, "end", quote, flags) '
@@ -46,15 +53,29 @@ def _in(values) -> tuple[str, dict]:
     return "(" + ", ".join(f":{k}" for k in params) + ")", params
 
 
-def rows_where(tx: Tx, where: str, params: dict, lock: bool = False) -> list[SimpleNamespace]:
-    """Proposal rows (with their document's name, version's sha256 and citations) matching `where`, in the
-    order it gives. `lock`: locked until the transaction ends (PostgreSQL; SQLite writers are exclusive)."""
-    rows = tx.rows(f"{_PROPOSALS} WHERE {where}" + (" FOR UPDATE OF p" if lock and tx.pg else ""), params)
-    cited = citations(tx, [r["id"] for r in rows])
-    for r in rows:
-        r["usage"], r["drift"] = tx.json_out(r["usage"]), tx.json_out(r["drift"])
-        r["created_at"], r["updated_at"] = tx.ts_out(r["created_at"]), tx.ts_out(r["updated_at"])
-    return [SimpleNamespace(**r, citations=cited.get(r["id"], [])) for r in rows]
+def rows_where(tx: Tx, where: str, params: dict, lock: bool = False, order: str = "p.id"
+               ) -> list[SimpleNamespace]:
+    """Proposal rows (with their document's name, version's sha256 and citations, in one query) matching
+    `where`, in `order`. `lock`: locked until the transaction ends (PostgreSQL; SQLite writers are exclusive)."""
+    found: dict[int, SimpleNamespace] = {}
+    for r in tx.rows(f"{_PROPOSALS} WHERE {where} ORDER BY {order}, c.id" + (" FOR UPDATE OF p" if lock and tx.pg
+                                                                            else ""), params):
+        row = found.get(r["id"])
+        if row is None:
+            plain = {k: v for k, v in r.items() if not k.startswith("c_")}
+            plain["usage"], plain["drift"] = tx.json_out(plain["usage"]), tx.json_out(plain["drift"])
+            plain["created_at"], plain["updated_at"] = tx.ts_out(plain["created_at"]), tx.ts_out(plain["updated_at"])
+            row = found[r["id"]] = SimpleNamespace(**plain, citations=[])
+        if r["c_id"] is not None:
+            row.citations.append(_cited(tx, r))
+    return list(found.values())
+
+
+def _cited(tx: Tx, r: dict) -> SimpleNamespace:
+    c = SimpleNamespace(**{k: r[f"c_{k}"] for k in _CITED})
+    c.flags, c.heading_path, c.passage_flags = (tx.json_out(c.flags), tx.json_out(c.heading_path),
+                                                tx.json_out(c.passage_flags))
+    return c
 
 
 def citations(tx: Tx, ids: list[int]) -> dict[int, list[SimpleNamespace]]:
@@ -63,10 +84,8 @@ def citations(tx: Tx, ids: list[int]) -> dict[int, list[SimpleNamespace]]:
         return {}
     where, params = _in(ids)
     out: dict[int, list] = {}
-    for c in tx.rows(f"{_CITATIONS} WHERE c.proposal_id IN {where} ORDER BY c.id", params):
-        for k in ("flags", "heading_path", "passage_flags"):
-            c[k] = tx.json_out(c[k])
-        out.setdefault(c["proposal_id"], []).append(SimpleNamespace(**c))
+    for r in tx.rows(f"{_CITATIONS} WHERE c.proposal_id IN {where} ORDER BY c.id", params):
+        out.setdefault(r["proposal_id"], []).append(_cited(tx, r))
     return out
 
 
@@ -92,7 +111,7 @@ def one_row(tx: Tx, workspace: str, proposal_id: int, lock: bool = False) -> Sim
 def derived(tx: Tx, workspace: str, proposal_id: int) -> list[Proposal]:
     """Proposals suggested through crosswalks from this one's approval."""
     return [proposal_of(r, r.citations) for r in rows_where(
-        tx, "p.workspace = :workspace AND p.origin_proposal_id = :id ORDER BY p.id",
+        tx, "p.workspace = :workspace AND p.origin_proposal_id = :id",
         {"workspace": workspace, "id": proposal_id})]
 
 

@@ -18,6 +18,9 @@ from functools import lru_cache
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
+_NAMES: dict[str, tuple[str, ...]] = {}  # column names by statement
+
+
 @lru_cache(maxsize=256)
 def _pyformat(sql: str) -> str:
     """`:name` -> `%(name)s` for psycopg (a literal % doubled first)."""
@@ -32,6 +35,7 @@ class Tx:
         self.conn, self.pg = dbapi_connection, pg
         self.shared = shared  # the store's: its settings and `memo` (what never changes while it is open)
         self.local: dict = {}  # what this transaction remembers (the locked audit head)
+        self._cur = None  # one cursor for all its statements (closed with the connection's transaction)
 
     @classmethod
     def of_session(cls, s) -> "Tx":
@@ -49,15 +53,26 @@ class Tx:
     def _sql(self, sql: str) -> str:
         return _pyformat(sql) if self.pg else sql
 
+    def _cursor(self):
+        if self._cur is None:
+            self._cur = self.conn.cursor()
+        return self._cur
+
     def rows(self, sql: str, params: dict | None = None) -> list[dict]:
         """The result rows as dicts keyed by column name (or label)."""
-        cur = self.conn.cursor()
-        try:
-            cur.execute(self._sql(sql), params or {})
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
-        finally:
-            cur.close()
+        cur = self._cursor()
+        cur.execute(self._sql(sql), params or {})
+        names = _NAMES.get(sql)
+        if names is None:  # the same statement always has the same columns; reading them costs per column
+            if len(_NAMES) > 4096:  # statements with long IN lists vary; keep the memo bounded
+                _NAMES.clear()
+            names = _NAMES[sql] = tuple(d[0] for d in cur.description)
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def close(self) -> None:
+        if self._cur is not None:
+            self._cur.close()
+            self._cur = None
 
     def first(self, sql: str, params: dict | None = None) -> dict | None:
         found = self.rows(sql, params)
@@ -65,12 +80,9 @@ class Tx:
 
     def run(self, sql: str, params: dict | None = None) -> int:
         """A statement without result rows; how many rows it changed."""
-        cur = self.conn.cursor()
-        try:
-            cur.execute(self._sql(sql), params or {})
-            return cur.rowcount
-        finally:
-            cur.close()
+        cur = self._cursor()
+        cur.execute(self._sql(sql), params or {})
+        return cur.rowcount
 
     def run_many(self, sql: str, seq: list[dict]) -> None:
         if not seq:
@@ -78,11 +90,7 @@ class Tx:
         if len(seq) == 1:  # psycopg sends a batch in pipeline mode, which costs more than one statement
             self.run(sql, seq[0])
             return
-        cur = self.conn.cursor()
-        try:
-            cur.executemany(self._sql(sql), seq)
-        finally:
-            cur.close()
+        self._cursor().executemany(self._sql(sql), seq)
 
     def insert_returning_ids(self, table: str, rows: list[dict]) -> list[int]:
         """Insert rows (same keys) and return their new ids, in order."""

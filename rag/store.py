@@ -397,7 +397,9 @@ class Store:
             try:
                 if self.is_sqlite:
                     pooled.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                yield Tx(pooled.dbapi_connection, not self.is_sqlite, self.info)
+                tx = Tx(pooled.dbapi_connection, not self.is_sqlite, self.info)
+                yield tx
+                tx.close()
                 pooled.commit()
             except BaseException:
                 pooled.rollback()
@@ -414,9 +416,11 @@ class Store:
         try:
             if not self.is_sqlite:
                 conn.autocommit = True
+            tx = Tx(conn, not self.is_sqlite, self.info)
             try:
-                return Tx(conn, not self.is_sqlite, self.info).rows(sql, params)
+                return tx.rows(sql, params)
             finally:
+                tx.close()
                 if not self.is_sqlite:
                     conn.autocommit = False
         finally:

@@ -23,8 +23,7 @@ from rag.mapping import MappingRun
 from rag.rawsql import Tx
 from rag.models import Action, Citation, Coverage, Decision, Method, Proposal, Status, utcnow
 from rag.store import (DecisionRow, DocumentRow, EvidenceRow, PassageRow, ProposalRow, VersionRow,
-                       proposal_from_row, proposal_of, proposals_of_rows,
-                       select_proposals)
+                       proposal_from_row, proposal_of)
 
 SETTLED = {Status.approved.value, Status.rejected.value, Status.needs_review.value}
 KEPT_METHODS = {Method.crosswalk.value, Method.manual.value}  # a mapping run never supersedes these
@@ -153,7 +152,6 @@ def _load(s: Session, workspace: str, proposal_id: int) -> ProposalRow:
 _EAGER = (selectinload(ProposalRow.citations), joinedload(ProposalRow.document), joinedload(ProposalRow.version))
 _ONE_QUERY = (joinedload(ProposalRow.citations), *_EAGER[1:])  # a few rows: citations joined too (`.unique()`)
 _LOAD_ONE = select(ProposalRow).options(*_ONE_QUERY)  # built once: building it costs as much as running it
-_INSERT_DECISION = insert(DecisionRow.__table__)  # a plain insert: the unit of work costs more than the statement
 
 
 def _to_models(s: Session, rows: list[ProposalRow]) -> list[Proposal]:
@@ -189,25 +187,8 @@ def get_proposals(ctx: Context, workspace: str, ids: list[int]) -> list[Proposal
     """The workspace's proposals with these ids, in this order (ids of other workspaces are left out)."""
     if not ids:
         return []
-    with ctx.store.session() as s:
-        return _read(s, workspace, ids)
-
-
-def _read(s: Session, workspace: str | None, ids: list[int]) -> list[Proposal]:
-    """Proposals by id, in this order, read as plain rows (`select_proposals`); with `workspace`, only its own."""
-    if not ids:
-        return []
-    q = select_proposals().where(ProposalRow.id.in_(ids))
-    by_id = {p.id: p for p in proposals_of_rows(s, s.execute(
-        q.where(ProposalRow.workspace == workspace) if workspace is not None else q))}
-    return [by_id[i] for i in ids if i in by_id]
-
-
-def _read_one(s: Session, workspace: str, proposal_id: int) -> Proposal:
-    found = _read(s, workspace, [proposal_id])
-    if not found:
-        raise NotFound(f"no proposal {proposal_id} in workspace {workspace}", target=f"proposal:{proposal_id}")
-    return found[0]
+    with ctx.store.raw() as tx:
+        return review_sql.proposals(tx, ids, workspace)
 
 
 def mapped_frameworks(ctx: Context, workspace: str) -> set[str]:
@@ -219,8 +200,9 @@ def mapped_frameworks(ctx: Context, workspace: str) -> set[str]:
 
 
 def get_proposal(ctx: Context, workspace: str, proposal_id: int) -> Proposal:
-    with ctx.store.session() as s:
-        return _read_one(s, workspace, proposal_id)
+    with ctx.store.raw() as tx:
+        row = review_sql.one_row(tx, workspace, proposal_id)
+        return proposal_of(row, row.citations)
 
 
 def status_counts(ctx: Context, workspace: str) -> dict[str, int]:
@@ -233,28 +215,14 @@ def status_counts(ctx: Context, workspace: str) -> dict[str, int]:
 
 def history(ctx: Context, workspace: str, proposal_id: int) -> list[Decision]:
     """The decisions people made on a proposal, oldest first."""
-    with ctx.store.session() as s:
-        return _history(s, workspace, proposal_id)
-
-
-def _history(s: Session, workspace: str, proposal_id: int) -> list[Decision]:
-    rows = s.execute(select(*DecisionRow.__table__.c).where(DecisionRow.workspace == workspace,
-                                                            DecisionRow.proposal_id == proposal_id)
-                     .order_by(DecisionRow.id))
-    return [Decision(id=r.id, proposal_id=r.proposal_id, actor=r.actor, action=Action(r.action),
-                     comment=r.comment, before=r.before, after=r.after, at=r.at) for r in rows]
+    with ctx.store.raw() as tx:
+        return review_sql.history(tx, workspace, proposal_id)
 
 
 def derived(ctx: Context, workspace: str, proposal_id: int) -> list[Proposal]:
     """Proposals suggested through crosswalks from this one's approval."""
-    with ctx.store.session() as s:
-        return _derived(s, workspace, proposal_id)
-
-
-def _derived(s: Session, workspace: str, proposal_id: int) -> list[Proposal]:
-    return proposals_of_rows(s, s.execute(select_proposals().where(ProposalRow.workspace == workspace,
-                                                                   ProposalRow.origin_proposal_id == proposal_id)
-                                          .order_by(ProposalRow.id)))
+    with ctx.store.raw() as tx:
+        return review_sql.derived(tx, workspace, proposal_id)
 
 
 @dataclass

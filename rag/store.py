@@ -503,45 +503,9 @@ def _proposal(row, document_name: str, document_sha256: str, citations: list[Cit
                     updated_at=row.updated_at)
 
 
-PROPOSAL_COLUMNS = (*ProposalRow.__table__.c, DocumentRow.name.label("document_name"),
-                    VersionRow.sha256.label("document_sha256"))
-CITATION_COLUMNS = (CitationRow.proposal_id, CitationRow.passage_id, CitationRow.document_sha256, CitationRow.start,
-                    CitationRow.end, CitationRow.quote, CitationRow.flags, PassageRow.heading_path, PassageRow.page,
-                    PassageRow.flags.label("passage_flags"), PassageRow.id.label("passage_found"))
-
-
-def select_proposals():
-    """Proposals with their document's name and version's sha256, as plain rows (no ORM objects: reading them
-    costs a third of loading mapped rows; the review page and every decision read proposals this way). Built
-    once: statements are immutable, and building this one costs as much as running it."""
-    return _SELECT_PROPOSALS
-
-
-_SELECT_PROPOSALS = (select(*PROPOSAL_COLUMNS).join(DocumentRow, DocumentRow.id == ProposalRow.document_id)
-                     .join(VersionRow, VersionRow.id == ProposalRow.version_id))
-_SELECT_CITATIONS = (select(*CITATION_COLUMNS).outerjoin(PassageRow, PassageRow.id == CitationRow.passage_id)
-                     .order_by(CitationRow.id))
-
-
-def citations_by_proposal(s: Session, ids: list[int]) -> dict[int, list]:
-    """The citation rows (with their passage's heading, page and flags) of these proposals, in one query."""
-    cited: dict[int, list] = {}
-    for c in s.execute(_SELECT_CITATIONS.where(CitationRow.proposal_id.in_(ids))):
-        cited.setdefault(c.proposal_id, []).append(c)
-    return cited
-
-
 def proposal_of(row, cited: list) -> Proposal:
-    """The domain proposal of a `select_proposals()` row (or anything with its attributes) and its citations."""
+    """The domain proposal of a proposal row read by `rag.review_sql` (anything with its columns as attributes,
+    and its document's name and version's sha256) and its citation rows."""
     return _proposal(row, row.document_name, row.document_sha256, [
         _citation(c, row.document_name, c.heading_path, c.page, c.passage_flags if c.passage_found else None)
         for c in cited])
-
-
-def proposals_of_rows(s: Session, rows) -> list[Proposal]:
-    """Domain proposals of `select_proposals()` rows, in their order, with their citations (one query)."""
-    rows = list(rows)
-    if not rows:
-        return []
-    cited = citations_by_proposal(s, [r.id for r in rows])
-    return [proposal_of(r, cited.get(r.id, [])) for r in rows]

@@ -14,6 +14,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(at: datetime) -> datetime:
+    """A stored timestamp with its zone: SQLite hands them back without one, and they are stored in UTC."""
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
 def sha256_hex(data: bytes | str) -> str:
     if isinstance(data, str):
         data = data.encode("utf-8")

@@ -249,7 +249,7 @@ def detail(ctx: Context, workspace: str, proposal_id: int) -> Detail:
 # --- decisions ----------------------------------------------------------------------------------------
 
 
-Edit, Outcome, SAME = review_sql.Edit, review_sql.Outcome, review_sql.SAME
+Edit, Outcome = review_sql.Edit, review_sql.Outcome
 
 
 def decide(ctx: Context, workspace: str, proposal_id: int, actor: str, action: Action, comment: str = "",

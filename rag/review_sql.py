@@ -18,20 +18,20 @@ from typing import Callable
 from rag import audit
 from rag.drift import state
 from rag.errors import Conflict, InvalidInput, NotFound
-from rag.models import Action, Coverage, Decision, Method, Proposal, Status, utcnow
+from rag.models import Action, Coverage, Decision, Method, Proposal, Status, as_utc, utcnow
 from rag.rawsql import Tx
 from rag.store import DecisionRow, check_lengths, proposal_of
 
-_PROPOSALS = ("SELECT p.*, d.name AS document_name, v.sha256 AS document_sha256, c.id AS c_id, "
-              'c.passage_id AS c_passage_id, c.document_sha256 AS c_document_sha256, c.start AS c_start, '
-              'c."end" AS c_end, c.quote AS c_quote, c.flags AS c_flags, s.heading_path AS c_heading_path, '
-              "s.page AS c_page, s.flags AS c_passage_flags, s.id AS c_passage_found FROM proposals p "
-              "JOIN documents d ON d.id = p.document_id JOIN document_versions v ON v.id = p.version_id "
+_CITATION_COLUMNS = ('c.id AS c_id, c.passage_id AS c_passage_id, c.document_sha256 AS c_document_sha256, '
+                     'c.start AS c_start, c."end" AS c_end, c.quote AS c_quote, c.flags AS c_flags, '
+                     "s.heading_path AS c_heading_path, s.page AS c_page, s.flags AS c_passage_flags, "
+                     "s.id AS c_passage_found")
+_PROPOSALS = (f"SELECT p.*, d.name AS document_name, v.sha256 AS document_sha256, {_CITATION_COLUMNS} "
+              "FROM proposals p JOIN documents d ON d.id = p.document_id "
+              "JOIN document_versions v ON v.id = p.version_id "
               "LEFT JOIN citations c ON c.proposal_id = p.id LEFT JOIN passages s ON s.id = c.passage_id")
-_CITATIONS = ('SELECT c.id AS c_id, c.proposal_id, c.passage_id AS c_passage_id, c.document_sha256 AS '
-              'c_document_sha256, c.start AS c_start, c."end" AS c_end, c.quote AS c_quote, c.flags AS c_flags, '
-              "s.heading_path AS c_heading_path, s.page AS c_page, s.flags AS c_passage_flags, "
-              "s.id AS c_passage_found FROM citations c LEFT JOIN passages s ON s.id = c.passage_id")
+_CITATIONS = (f"SELECT c.proposal_id, {_CITATION_COLUMNS} "
+              "FROM citations c LEFT JOIN passages s ON s.id = c.passage_id")
 _CITED = ("passage_id", "document_sha256", "start", "end", "quote", "flags", "heading_path", "page",
           "passage_flags", "passage_found")
 _INSERT_DECISION = ('INSERT INTO decisions (workspace, proposal_id, actor, action, comment, "before", "after", at) '
@@ -202,16 +202,9 @@ def _changes(row: SimpleNamespace, action: Action, edit: Edit) -> dict:
 def _skip_reason(row: SimpleNamespace, action: Action, unchanged_since) -> str | None:
     if SAME.get(action) == row.status:
         return "already open" if action == Action.reopen else f"already {row.status}"
-    if unchanged_since is not None and _aware(row.updated_at) > _aware(unchanged_since):
+    if unchanged_since is not None and as_utc(row.updated_at) > as_utc(unchanged_since):
         return "changed meanwhile"
     return None
-
-
-def _aware(at):
-    """SQLite hands timestamps back without their zone; they are stored in UTC."""
-    from datetime import timezone
-
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def check_actor(actor: str) -> None:

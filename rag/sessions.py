@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from rag.auth import Principal, principal_of
 from rag.context import Context
 from rag.errors import Unauthorized
+from rag.models import as_utc
 from rag.store import ApiKeyRow, WebSessionRow
 
 PURGE_AFTER = timedelta(days=7)  # ended sessions are deleted this long after they expire
@@ -36,10 +37,6 @@ def _digest(session_id: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)  # SQLite drops the zone
 
 
 def open_session(ctx: Context, principal: Principal) -> tuple[str, WebSession]:
@@ -64,9 +61,9 @@ def resolve(ctx: Context, session_id: str | None) -> WebSession:
     row, key = found
     if row.revoked or key.revoked:
         raise Unauthorized("the session has ended; sign in again")
-    if _aware(row.expires_at) <= _now():
+    if as_utc(row.expires_at) <= _now():
         raise Unauthorized("the session has expired; sign in again")
-    return WebSession(principal_of(key), row.csrf, _aware(row.expires_at))
+    return WebSession(principal_of(key), row.csrf, as_utc(row.expires_at))
 
 
 def close_session(ctx: Context, session_id: str | None) -> bool:

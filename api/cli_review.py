@@ -79,9 +79,15 @@ def review_list(framework: Optional[str] = Filters.framework, status: str = Filt
         return
     rows = [{"id": p.id, "framework": p.framework, "clause": p.clause_id, "document": p.document_name,
              "conf": p.confidence, "coverage": p.coverage.value, "method": p.method.value, "status": p.status.value,
-             "quote": (p.citations[0].quote[:70] + "…") if p.citations else ""} for p in found.items]
+             "quote": _preview(p)} for p in found.items]
     console.print(table(f"{found.total} proposal(s) match", rows))
     console.print(hint)
+
+
+def _preview(p, width: int = 70) -> str:
+    """The first quote on one line, cut at `width` characters (`review show` prints it verbatim)."""
+    text = " ".join(p.citations[0].quote.split()) if p.citations else ""
+    return text if len(text) <= width else text[:width].rstrip() + "…"
 
 
 def _paging_hint(found) -> str:
@@ -241,7 +247,7 @@ def review_clause(framework: str, clause_id: str, leads: int = typer.Option(3, h
         console.print(f"  not applicable ({escape(marked[0]['actor'])}): {escape(marked[0]['reason'])}")
     console.print(table(f"{len(items)} candidate(s)", [
         {"id": p.id, "document": p.document_name, "conf": p.confidence, "status": p.status.value,
-         "quote": p.citations[0].quote[:90] if p.citations else ""} for p in items]))
+         "quote": _preview(p, 90)} for p in items]))
     _print_leads(ranked_next)
 
 

@@ -69,3 +69,19 @@ def test_a_gap_stays_a_gap_and_shows_where_to_look(data_dir):
     gap = next(c["clause_id"] for c in report["clauses"] if c["status"] == "gap")
     view = json.loads(_cli(data_dir, "review", "clause", "soc2", gap, "--json").stdout)
     assert view["candidates"] == [] and view["leads"] and view["leads"][0]["rank"] == 1
+
+
+def test_the_queue_previews_a_quote_on_one_line_and_marks_only_a_cut():
+    """A quote spanning list items prints on one line in `review list` and `review clause`; an ellipsis
+    appears only where the preview was cut (`review show` prints the quote verbatim)."""
+    from types import SimpleNamespace
+
+    from api.cli_review import _preview
+
+    def proposal(quote):
+        return SimpleNamespace(citations=[SimpleNamespace(quote=quote)])
+
+    assert _preview(proposal("- Systematic recovery\n\n- Validation of systems"), 70) == \
+        "- Systematic recovery - Validation of systems"
+    assert _preview(proposal("word " * 30), 20) == "word word word word…"
+    assert _preview(SimpleNamespace(citations=[])) == ""

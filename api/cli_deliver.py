@@ -127,7 +127,7 @@ def narrate(profile: Optional[Path] = typer.Option(None, help="Profile YAML [def
             as_json: bool = typer.Option(False, "--json", help="With --check: machine-readable.")) -> None:
     """Draft the SOC 2 system description (Section III, DC 200) from approved mappings; Markdown and Word."""
     from rag.export import narrative_docx, narrative_md
-    from rag.narrate import readiness
+    from rag.narrate import elements, readiness
     from rag.workflows import describe_system
 
     ctx = context(mode=mode)
@@ -145,6 +145,11 @@ def narrate(profile: Optional[Path] = typer.Option(None, help="Profile YAML [def
                                                encoding="utf-8")
     narrative_docx.write(desc.sections, desc.title, out / "system-description.docx", desc.period)
     console.print(f"wrote {out / 'system-description.md'} and {out / 'system-description.docx'}")
+    found = elements(desc.sections, data)
+    lacking = [e["key"] for e in found if e["status"] != "present"]
+    if lacking:
+        console.print(f"{len(lacking)} of the {len(found)} description elements need input ({', '.join(lacking)}) and are "
+                      "empty headings in the draft; `ctrlmap narrate --check` says what each needs.")
     if desc.usage:
         console.print(table("Language model usage (this narrative)", [desc.usage]))
     if desc.problems:

@@ -251,12 +251,8 @@ def readiness(ctx: Context, workspace: str, profile: SystemProfile | dict | None
     in-scope criterion supported by approved evidence, not applicable, or unsupported."""
     p = coerce(profile)
     sections = narrative(ctx, workspace, p)
-    out = Readiness(problems=check(ctx, workspace, sections, p))
+    out = Readiness(elements=elements(sections, p), problems=check(ctx, workspace, sections, p))
     by_key = {s.key: s for s in sections}
-    for key, title in DC:
-        missing = _missing(key, p, by_key[key])
-        out.elements.append({"key": key, "title": title, "status": "needs input" if missing else "present",
-                             "missing": ", ".join(missing)})
     fw = ctx.catalog.framework(SOC2)
     na = {d["clause_id"] for d in list_not_applicable(ctx, workspace) if d.get("framework") == SOC2}
     supported = {st.criterion for st in statements([by_key["DC5"]]) if st.citations}
@@ -264,6 +260,18 @@ def readiness(ctx: Context, workspace: str, profile: SystemProfile | dict | None
         if in_scope(_category_of(fw, c), p):
             status = "not applicable" if c.id in na else "supported" if c.id in supported else "unsupported"
             out.criteria.append({"id": c.id, "title": c.title, "status": status})
+    return out
+
+
+def elements(sections: list[NarrativeSection], profile: SystemProfile | dict | None) -> list[dict]:
+    """Each DC 200 element of a drafted description: present, or needing input (and what)."""
+    p = coerce(profile)
+    by_key = {s.key: s for s in sections}
+    out = []
+    for key, title in DC:
+        missing = _missing(key, p, by_key[key])
+        out.append({"key": key, "title": title, "status": "needs input" if missing else "present",
+                    "missing": ", ".join(missing)})
     return out
 
 

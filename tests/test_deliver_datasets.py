@@ -53,6 +53,8 @@ def test_dataset_as_a_new_organization(dataset, shared_dir, tmp_path):
     proposed = json.loads(cli("review", "list", "--framework", "soc2-tsc-2017", "--limit", "500", "--json").stdout)
     for p in sorted(proposed, key=lambda p: -p["confidence"])[:20]:
         assert cli("review", "approve", str(p["id"]), "--as", "dataset-reviewer").exit_code == 0
+    bare = cli("narrate", "--out", str(tmp_path / "bare"))  # a new customer's first draft: no profile yet
+    assert bare.exit_code == 0 and "need input (DC1, DC2, DC3" in " ".join(bare.stdout.split()), bare.stdout
     profile = tmp_path / "profile.yaml"
     profile.write_text(PROFILE.format(name=dataset.replace("_", " ").title().replace(" ", "")), encoding="utf-8")
     assert cli("profile", "set", str(profile)).exit_code == 0
@@ -60,7 +62,8 @@ def test_dataset_as_a_new_organization(dataset, shared_dir, tmp_path):
     assert all(e["status"] == "present" for e in report["elements"]), report["elements"]
     assert report["problems"] == []
     out = tmp_path / "out"
-    assert cli("narrate", "--out", str(out)).exit_code == 0
+    drafted = cli("narrate", "--out", str(out))
+    assert drafted.exit_code == 0 and "need input" not in drafted.stdout
     md = (out / "system-description.md").read_text(encoding="utf-8")
     body = md.split("## Sources")[0]
     assert "|" not in "".join(line for line in body.splitlines() if not line.startswith("|"))

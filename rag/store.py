@@ -11,6 +11,8 @@ rag/migrations/README.md).
 
 from __future__ import annotations
 
+import random
+import sqlite3
 import threading
 import time
 from contextlib import contextmanager, nullcontext
@@ -329,6 +331,21 @@ def _ping_when_idle(engine) -> None:
                 raise DisconnectionError("the pooled connection did not answer")
 
 
+def _wal(cur, patience: float = 60.0) -> None:
+    """Put the database in WAL mode. Leaving rollback-journal mode needs the file to itself, and SQLite answers
+    "database is locked" at once, without waiting, when another connection is switching it at the same moment
+    (several processes opening a previous release's database together): try again until `patience` runs out."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01 + random.random() * 0.05)
+
+
 class Store:
     """Engines and sessions. On SQLite the database runs in WAL mode (readers never wait for writers) and
     write transactions start with BEGIN IMMEDIATE, so concurrent writers queue instead of failing. Writers of
@@ -365,7 +382,7 @@ class Store:
         def _on_connect(dbapi_conn, _record):
             dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            _wal(cur)
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=60000")

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from api.gate import Gate, SecurityHeaders, client_of
+from api.lane import ReviewLane
 from api.routes import ROUTERS
 from api.web import STATIC_DIR
 from api.web.pages import error_page
@@ -30,10 +31,11 @@ from rag.errors import CtrlmapError, Forbidden, Unauthorized
 from rag.settings import Settings
 
 def create_app(settings: Settings | None = None, ctx: Context | None = None, worker: bool = True,
-               checkpoint_seconds: float | None = None) -> FastAPI:
+               checkpoint_seconds: float | None = None, review_lane: bool = True) -> FastAPI:
     """`worker`: also run queued jobs on a thread of this process (the single-process setup); `ctrlmap serve
     --workers N` runs them in N worker processes instead. `checkpoint_seconds`: move the audit checkpoint from
-    a background thread at most this often (`rag.audit.Pacer`) instead of after every commit."""
+    a background thread at most this often (`rag.audit.Pacer`) instead of after every commit. `review_lane`:
+    answer the review's hot routes in `api.lane` (False: every request through FastAPI, as tests compare)."""
     owned = ctx is None
     ctx = ctx or Context(settings)
     if checkpoint_seconds and ctx.checkpoint_pacer is None:
@@ -64,8 +66,10 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None, wor
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(CtrlmapError, _handle_error)
+    if review_lane:  # innermost: after the gate and the body cap
+        app.add_middleware(ReviewLane, ctx=ctx, on_error=_handle_error)
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=ctx.settings.request_limit_bytes)
-    app.add_middleware(Gate, ctx=ctx, denials=app.state.denials)
+    app.add_middleware(Gate, ctx=ctx, denials=app.state.denials, lane=review_lane)
     app.add_middleware(SecurityHeaders)  # outermost: the gate's own answers carry the headers too
     app.openapi = lambda: _openapi(app)
     return app

@@ -19,6 +19,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import identify
+from api.lane import opens_proposal
 from rag.context import Context
 from rag.denials import Denials
 from rag.errors import Unauthorized
@@ -63,8 +64,8 @@ async def _redirect(send: Send, location: str) -> None:
 
 
 class Gate:
-    def __init__(self, app: ASGIApp, ctx: Context, denials: Denials) -> None:
-        self.app, self.ctx, self.denials = app, ctx, denials
+    def __init__(self, app: ASGIApp, ctx: Context, denials: Denials, lane: bool = True) -> None:
+        self.app, self.ctx, self.denials, self.lane = app, ctx, denials, lane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,7 +75,9 @@ class Gate:
         if guarded and self.denials.throttled(client):
             return await _json(send, 429, {"error": "too_many_refusals", "message": "too many refused requests "
                                            "from this client; try again in a minute"}, {"Retry-After": "60"})
-        if not is_open(path):
+        if self.lane and not is_open(path) and opens_proposal(scope):  # identified on the lane's own thread hop
+            scope.setdefault("state", {})["identify_in_lane"] = True
+        elif not is_open(path):
             try:
                 principal, session = await run_in_threadpool(identify, self.ctx, HTTPConnection(scope))
             except Unauthorized as exc:

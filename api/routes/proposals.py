@@ -31,8 +31,12 @@ def as_json(model: BaseModel) -> Response:
 
 
 def proposal_public(ctx: Context, p: Proposal) -> ProposalPublic:
+    return ProposalPublic(**_proposal_fields(ctx, p))
+
+
+def _proposal_fields(ctx: Context, p: Proposal) -> dict:
     clause = ctx.catalog.find(p.framework, p.clause_id)
-    return ProposalPublic(
+    return dict(
         id=p.id, framework=p.framework, clause_id=p.clause_id, clause_title=clause.title if clause else "",
         document_id=p.document_id, document_name=p.document_name, document_sha256=p.document_sha256,
         status=p.status.value, confidence=p.confidence, score=p.score, coverage=p.coverage.value,
@@ -116,24 +120,34 @@ def get_proposal(proposal_id: int, access: ViewerIn, ctx: ContextDep,
                  ) -> Response:
     """One proposal with its clause, each cited quote in its document context, the decisions made on it and
     the proposals its approval suggested. Role: viewer."""
+    return as_json(proposal_detail(ctx, access, proposal_id, context))
+
+
+def proposal_detail(ctx: Context, access, proposal_id: int, context: int) -> ProposalDetailPublic:
+    """What a reviewer sees on opening a proposal (`context`: characters shown around each quote)."""
     d = review.detail(ctx, access.workspace, proposal_id)
     p = d.proposal
     contexts = [text_window(c.document_sha256, d.texts[c.document_sha256], c.start, c.end, context)
                 for c in p.citations]
-    return as_json(ProposalDetailPublic(
-        **proposal_public(ctx, p).model_dump(), clause=ClausePublic.model_validate(
-            ctx.catalog.clause(p.framework, p.clause_id)), contexts=contexts,
-        decisions=[DecisionPublic(**x.model_dump(mode="json", exclude={"proposal_id"})) for x in d.decisions],
-        derived=[proposal_public(ctx, x) for x in d.derived]))
+    return ProposalDetailPublic(
+        **_proposal_fields(ctx, p), clause=ClausePublic.model_validate(ctx.catalog.clause(p.framework, p.clause_id)),
+        contexts=contexts, decisions=[DecisionPublic(**x.model_dump(mode="json", exclude={"proposal_id"}))
+                                      for x in d.decisions],
+        derived=[proposal_public(ctx, x) for x in d.derived])
 
 
 def _decide(ctx: Context, access, proposal_id: int, action: Action, comment: str,
             edit: review.Edit | None = None) -> Response:
+    return as_json(decision_result(ctx, access, proposal_id, action, comment, edit))
+
+
+def decision_result(ctx: Context, access, proposal_id: int, action: Action, comment: str,
+                    edit: review.Edit | None = None) -> DecisionResultPublic:
     decided = workflows.decide(ctx, access.workspace, proposal_id, access.actor, action, comment, edit)
-    return as_json(DecisionResultPublic(proposal=proposal_public(ctx, decided.proposal),
+    return DecisionResultPublic(proposal=proposal_public(ctx, decided.proposal),
                                 propagated=[proposal_public(ctx, d) for d in decided.propagated],
                                 unchanged=bool(decided.skipped),
-                                note=f"{decided.skipped}: nothing recorded" if decided.skipped else None))
+                                note=f"{decided.skipped}: nothing recorded" if decided.skipped else None)
 
 
 @router.post("/{proposal_id}/approve", response_model=DecisionResultPublic)
@@ -167,6 +181,9 @@ def settle(proposal_id: int, body: DecisionCreate, access: ReviewerIn, ctx: Cont
 @router.post("/{proposal_id}/edit", response_model=DecisionResultPublic)
 def edit(proposal_id: int, body: ProposalUpdate, access: ReviewerIn, ctx: ContextDep) -> Response:
     """Change coverage, rationale or the cited quotes (each must occur verbatim in the document). Role: reviewer."""
-    change = review.Edit(coverage=Coverage(body.coverage) if body.coverage else None, rationale=body.rationale,
-                         quotes=body.quotes)
-    return _decide(ctx, access, proposal_id, Action.edit, body.comment, change)
+    return _decide(ctx, access, proposal_id, Action.edit, body.comment, edit_of(body))
+
+
+def edit_of(body: ProposalUpdate) -> review.Edit:
+    return review.Edit(coverage=Coverage(body.coverage) if body.coverage else None, rationale=body.rationale,
+                       quotes=body.quotes)

@@ -120,11 +120,6 @@ def _ensure_epoch(tx: Tx, head: dict, key: AuditKey) -> None:
         memo["audit_epoch_sealed"] = key.key_id
 
 
-_INSERT_EVENT = ("INSERT INTO audit_events (seq, workspace, at, actor, action, target, outcome, before, after, "
-                 "detail, prev_hash, hash) VALUES (:seq, :workspace, :at, :actor, :action, :target, :outcome, "
-                 ":before, :after, :detail, :prev_hash, :hash)")
-
-
 def append(s, *, workspace: str, actor: str, action: str, target: str, outcome: str = "ok",
            before: dict | None = None, after: dict | None = None, **detail) -> dict:
     """One event at the head of the chain, in the caller's transaction (`s`: an ORM session or a `Tx`);
@@ -147,8 +142,7 @@ def append_many(s, events: list[dict]) -> list[dict]:
     for event in events:
         rows.append(_chained(head, key, **event))
         head["seq"], head["hash"] = rows[-1]["seq"], rows[-1]["hash"]
-    tx.run_many(_INSERT_EVENT, [{**r, **{k: tx.json_in(r[k]) for k in ("before", "after", "detail")}}
-                                for r in rows])
+    tx.insert("audit_events", [{**r, **{k: tx.json_in(r[k]) for k in ("before", "after", "detail")}} for r in rows])
     tx.run("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1", head)
     return rows
 

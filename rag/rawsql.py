@@ -84,23 +84,21 @@ class Tx:
         cur.execute(self._sql(sql), params or {})
         return cur.rowcount
 
-    def run_many(self, sql: str, seq: list[dict]) -> None:
-        if not seq:
-            return
-        if len(seq) == 1:  # psycopg sends a batch in pipeline mode, which costs more than one statement
-            self.run(sql, seq[0])
-            return
-        self._cursor().executemany(self._sql(sql), seq)
-
-    def insert_returning_ids(self, table: str, rows: list[dict]) -> list[int]:
-        """Insert rows (same keys) and return their new ids, in order."""
+    def insert(self, table: str, rows: list[dict], returning: tuple[str, ...] = ()) -> list[dict]:
+        """Rows (same keys) in one multi-row INSERT, one round trip whatever their number (psycopg would send
+        `executemany` as a pipelined batch, which costs more than one statement); with `returning`, those
+        columns of the new rows. Their order is not promised: match them by a unique column."""
         if not rows:
             return []
         columns = list(rows[0])
         names = ", ".join(f'"{c}"' for c in columns)
-        sql = (f"INSERT INTO {table} ({names}) "
-               f"VALUES ({', '.join(':' + c for c in columns)}) RETURNING id")
-        return [self.first(sql, r)["id"] for r in rows]
+        values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(len(rows)))
+        params = {f"{c}_{i}": row[c] for i, row in enumerate(rows) for c in columns}
+        sql = f"INSERT INTO {table} ({names}) VALUES {values}"
+        if not returning:
+            self.run(sql, params)
+            return []
+        return self.rows(f"{sql} RETURNING {', '.join(returning)}", params)
 
     # --- values, as SQLAlchemy's column types would convert them -----------------------------------
 

@@ -187,7 +187,7 @@ def get_proposals(ctx: Context, workspace: str, ids: list[int]) -> list[Proposal
     """The workspace's proposals with these ids, in this order (ids of other workspaces are left out)."""
     if not ids:
         return []
-    with ctx.store.raw() as tx:
+    with ctx.store.reads() as tx:
         return review_sql.proposals(tx, ids, workspace)
 
 
@@ -200,7 +200,7 @@ def mapped_frameworks(ctx: Context, workspace: str) -> set[str]:
 
 
 def get_proposal(ctx: Context, workspace: str, proposal_id: int) -> Proposal:
-    with ctx.store.raw() as tx:
+    with ctx.store.reads() as tx:
         row = review_sql.one_row(tx, workspace, proposal_id)
         return proposal_of(row, row.citations)
 
@@ -215,19 +215,19 @@ def status_counts(ctx: Context, workspace: str) -> dict[str, int]:
 
 def history(ctx: Context, workspace: str, proposal_id: int) -> list[Decision]:
     """The decisions people made on a proposal, oldest first."""
-    with ctx.store.raw() as tx:
+    with ctx.store.reads() as tx:
         return review_sql.history(tx, workspace, proposal_id)
 
 
 def derived(ctx: Context, workspace: str, proposal_id: int) -> list[Proposal]:
     """Proposals suggested through crosswalks from this one's approval."""
-    with ctx.store.raw() as tx:
+    with ctx.store.reads() as tx:
         return review_sql.derived(tx, workspace, proposal_id)
 
 
 @dataclass
 class Detail:
-    """What a reviewer sees when opening a proposal, read in one transaction."""
+    """What a reviewer sees when opening a proposal (`Store.reads`)."""
 
     proposal: Proposal
     texts: dict[str, str]  # the cited versions' texts (hidden text masked), by sha256
@@ -236,7 +236,7 @@ class Detail:
 
 
 def detail(ctx: Context, workspace: str, proposal_id: int) -> Detail:
-    with ctx.store.raw() as tx:
+    with ctx.store.reads() as tx:
         row = review_sql.one_row(tx, workspace, proposal_id)
         proposal = proposal_of(row, row.citations)
         shas = {c.document_sha256 for c in proposal.citations}

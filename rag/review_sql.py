@@ -11,6 +11,8 @@ SQLAlchemy cost more CPU than the database spent running it; rag/review.py keeps
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Callable
@@ -36,8 +38,6 @@ _CITED = ("passage_id", "document_sha256", "start", "end", "quote", "flags", "he
           "passage_flags", "passage_found")
 _INSERT_DECISION = ('INSERT INTO decisions (workspace, proposal_id, actor, action, comment, "before", "after", at) '
                     "VALUES (:workspace, :proposal_id, :actor, :action, :comment, :before, :after, :at)")
-_INSERT_CITATION = ('INSERT INTO citations (proposal_id, passage_id, document_sha256, start, "end", quote, flags) '
-                    "VALUES (:proposal_id, :passage_id, :document_sha256, :start, :end, :quote, :flags)")
 _HISTORY = ('SELECT id, proposal_id, actor, action, comment, "before", "after", at FROM decisions '
             "WHERE workspace = :workspace AND proposal_id = :proposal_id ORDER BY id")
 _VERSION_TEXT = ("SELECT v.text, v.hidden FROM document_versions v JOIN documents d ON d.id = v.document_id "
@@ -124,13 +124,48 @@ def history(tx: Tx, workspace: str, proposal_id: int) -> list[Decision]:
 
 
 def version_text(tx: Tx, workspace: str, sha256: str) -> str:
-    """A version's text of the workspace, hidden text masked."""
+    """A version's text of the workspace, hidden text masked (kept in `_TEXTS`: a stored version never
+    changes, its sha256 being its content, and reviewers open proposal after proposal citing the same few)."""
     from rag.ingest.document import mask_hidden
 
-    row = tx.first(_VERSION_TEXT, {"sha256": sha256, "workspace": workspace})
-    if row is None:
-        raise NotFound(f"no document version {sha256[:12]} in workspace {workspace}")
-    return mask_hidden(row["text"], tx.json_out(row["hidden"]) or [])
+    text = _TEXTS.get((workspace, sha256))
+    if text is None:
+        row = tx.first(_VERSION_TEXT, {"sha256": sha256, "workspace": workspace})
+        if row is None:
+            raise NotFound(f"no document version {sha256[:12]} in workspace {workspace}")
+        text = mask_hidden(row["text"], tx.json_out(row["hidden"]) or [])
+        _TEXTS.put((workspace, sha256), text)
+    return text
+
+
+class _RecentTexts:
+    """The most recently read texts, within a budget of characters (thread-safe)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.size = budget, 0
+        self._texts: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> str | None:
+        with self._lock:
+            text = self._texts.get(key)
+            if text is not None:
+                self._texts.move_to_end(key)
+            return text
+
+    def put(self, key: tuple[str, str], text: str) -> None:
+        if len(text) > self.budget // 4:
+            return
+        with self._lock:
+            if key in self._texts:
+                return
+            self._texts[key] = text
+            self.size += len(text)
+            while self.size > self.budget:
+                self.size -= len(self._texts.popitem(last=False)[1])
+
+
+_TEXTS = _RecentTexts(32 * 1024 * 1024)
 
 
 # --- deciding -----------------------------------------------------------------------------------------
@@ -233,10 +268,12 @@ def suggest(ctx, tx: Tx, workspace: str, row: SimpleNamespace) -> list[Proposal]
     scored = _scored(tx, workspace, fresh)
     values = [_suggestion(ctx, row, clause, own_confidence(scored.get((clause.framework, clause.id), []), clause,
                                                            row.document_id)) for clause in fresh]
-    ids = tx.insert_returning_ids("proposals", [_stored(tx, v) for v in values])
-    tx.run_many(_INSERT_CITATION, [dict(proposal_id=i, passage_id=c.passage_id, document_sha256=c.document_sha256,
-                                        start=c.start, end=c.end, quote=c.quote, flags=tx.json_in(c.flags))
-                                   for i in ids for c in row.citations])
+    made = {(r["framework"], r["clause_id"]): r["id"] for r in tx.insert(
+        "proposals", [_stored(tx, v) for v in values], returning=("id", "framework", "clause_id"))}
+    ids = [made[(v["framework"], v["clause_id"])] for v in values]
+    tx.insert("citations", [dict(proposal_id=i, passage_id=c.passage_id, document_sha256=c.document_sha256,
+                                 start=c.start, end=c.end, quote=c.quote, flags=tx.json_in(c.flags))
+                            for i in ids for c in row.citations])
     return [proposal_of(SimpleNamespace(**v, id=i, prompt_version=None, run_id=None,
                                         document_name=row.document_name, document_sha256=row.document_sha256),
                         row.citations) for i, v in zip(ids, values)]

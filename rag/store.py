@@ -427,19 +427,39 @@ class Store:
     def read(self, sql: str, params: dict | None = None) -> list[dict]:
         """One hand-written read standing alone (`rag.rawsql`), outside any transaction: on PostgreSQL the
         pooled connection runs it in autocommit, without the BEGIN and COMMIT round trips around it (for the
-        reads every request makes, such as finding the caller's key)."""
+        reads every request makes, such as finding the caller's key); on SQLite, as one statement is."""
+        if not self.is_sqlite:
+            with self.reads() as tx:
+                return tx.rows(sql, params)
         pooled = self.engine.raw_connection()
-        conn = pooled.dbapi_connection
         try:
-            if not self.is_sqlite:
-                conn.autocommit = True
-            tx = Tx(conn, not self.is_sqlite, self.info)
+            tx = Tx(pooled.dbapi_connection, False, self.info)
             try:
                 return tx.rows(sql, params)
             finally:
                 tx.close()
-                if not self.is_sqlite:
-                    conn.autocommit = False
+        finally:
+            pooled.close()
+
+    @contextmanager
+    def reads(self) -> Iterator[Tx]:
+        """Hand-written reads that change nothing. On PostgreSQL they run in autocommit, each seeing what was
+        committed when it started, which is what they would see inside a READ COMMITTED transaction, without
+        its BEGIN and COMMIT round trips; on SQLite in one read transaction (one snapshot)."""
+        if self.is_sqlite:
+            with self.raw() as tx:
+                yield tx
+            return
+        pooled = self.engine.raw_connection()
+        conn = pooled.dbapi_connection
+        try:
+            conn.autocommit = True
+            tx = Tx(conn, True, self.info)
+            try:
+                yield tx
+            finally:
+                tx.close()
+                conn.autocommit = False
         finally:
             pooled.close()
 

@@ -19,6 +19,7 @@ _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 _NAMES: dict[str, tuple[str, ...]] = {}  # column names by statement
+_MAX_PARAMETERS = 30000  # per statement (SQLite allows 32,766, PostgreSQL 65,535)
 
 
 @lru_cache(maxsize=256)
@@ -91,6 +92,9 @@ class Tx:
         if not rows:
             return []
         columns = list(rows[0])
+        per = max(1, _MAX_PARAMETERS // len(columns))  # SQLite and PostgreSQL bound a statement's parameters
+        if len(rows) > per:
+            return [r for i in range(0, len(rows), per) for r in self.insert(table, rows[i:i + per], returning)]
         names = ", ".join(f'"{c}"' for c in columns)
         values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(len(rows)))
         params = {f"{c}_{i}": row[c] for i, row in enumerate(rows) for c in columns}

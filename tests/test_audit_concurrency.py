@@ -41,3 +41,19 @@ def test_concurrent_appends_on_postgresql_keep_one_chain(pg_url, tmp_path):
     assert len(targets) == WRITERS * EACH
     for store in stores:
         store.dispose()
+
+
+def test_thousands_of_events_in_one_append_are_inserted_in_chunks(backend):
+    """A bulk decision appends one event per proposal in one transaction; the multi-row INSERT is split below
+    the databases' limit on a statement's parameters (12 per event; 3,000 events need 36,000)."""
+    data, url = backend
+    store = Store(Settings.load("offline", data_dir=data, database_url=url))
+    events = [dict(workspace="acme", actor="Ana Ortiz", action="export.download", target=f"export:{i}",
+                   after={"format": "csv"}) for i in range(3000)]
+    with store.raw(write=True) as tx:
+        rows = audit.append_many(tx, events)
+    assert [r["seq"] for r in rows] == list(range(1, 3001))
+    with store.session() as s:
+        result = audit.verify(s)
+    assert result.ok and result.events == 3000, result.problem
+    store.dispose()

@@ -47,9 +47,9 @@ _VERSION_TEXT = ("SELECT v.text, v.hidden FROM document_versions v JOIN document
 # --- reading ------------------------------------------------------------------------------------------
 
 
-def _in(values) -> tuple[str, dict]:
+def _in(values, prefix: str = "v") -> tuple[str, dict]:
     """`(:v0, :v1, ...)` and its parameters."""
-    params = {f"v{i}": v for i, v in enumerate(values)}
+    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
     return "(" + ", ".join(f":{k}" for k in params) + ")", params
 
 
@@ -258,10 +258,10 @@ def suggest(ctx, tx: Tx, workspace: str, row: SimpleNamespace) -> list[Proposal]
     if not related:
         return []
     keys = {(c.framework, c.id) for c in related}
-    where, params = _in(sorted({c.id for c in related}))
+    where, params = _keys_in(related)
     taken = {(r["framework"], r["clause_id"]) for r in tx.rows(
-        f"SELECT framework, clause_id FROM proposals WHERE workspace = :workspace AND document_id = :document_id "
-        f"AND clause_id IN {where}", {**params, "workspace": workspace, "document_id": row.document_id})} & keys
+        f"SELECT framework, clause_id FROM proposals WHERE workspace = :workspace AND {where} "
+        "AND document_id = :document_id", {**params, "workspace": workspace, "document_id": row.document_id})} & keys
     fresh = [c for c in related if (c.framework, c.id) not in taken]
     if not fresh:
         return []
@@ -279,6 +279,14 @@ def suggest(ctx, tx: Tx, workspace: str, row: SimpleNamespace) -> list[Proposal]
                         row.citations) for i, v in zip(ids, values)]
 
 
+def _keys_in(clauses) -> tuple[str, dict]:
+    """`framework IN (...) AND clause_id IN (...)` covering these clauses (a superset of their pairs, which the
+    callers intersect), so the (workspace, framework, clause_id, ...) indexes serve it."""
+    frameworks, fp = _in(sorted({c.framework for c in clauses}), "f")
+    ids, ip = _in(sorted({c.id for c in clauses}), "c")
+    return f"framework IN {frameworks} AND clause_id IN {ids}", {**fp, **ip}
+
+
 def _stored(tx: Tx, values: dict) -> dict:
     return {**values, "usage": tx.json_in(values["usage"]), "drift": tx.json_in(values["drift"]),
             "created_at": tx.ts_in(values["created_at"]), "updated_at": tx.ts_in(values["updated_at"])}
@@ -287,10 +295,10 @@ def _stored(tx: Tx, values: dict) -> dict:
 def _scored(tx: Tx, workspace: str, clauses) -> dict[tuple[str, str], list]:
     """The latest run's evidence (document, rank, confidence) for each of these clauses, in one query."""
     keys = {(c.framework, c.id) for c in clauses}
-    where, params = _in(sorted({c.id for c in clauses}))
+    where, params = _keys_in(clauses)
     out: dict[tuple[str, str], list] = {}
     for r in tx.rows(f'SELECT framework, clause_id, document_id, "rank", confidence FROM evidence '
-                     f"WHERE workspace = :workspace AND clause_id IN {where}", {**params, "workspace": workspace}):
+                     f"WHERE workspace = :workspace AND {where}", {**params, "workspace": workspace}):
         if (r["framework"], r["clause_id"]) in keys:
             out.setdefault((r["framework"], r["clause_id"]), []).append(SimpleNamespace(**r))
     return out

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from rag.audit_key import AuditKey, load_key
 from rag.errors import ConfigError
 from rag.models import sha256_hex
-from rag.rawsql import Tx
+from rag.rawsql import Tx, inserts
 from rag.reconcile import reconcile
 from rag.store import AuditEpochRow, AuditHeadRow, AuditRow, check_lengths
 
@@ -142,8 +142,9 @@ def append_many(s, events: list[dict]) -> list[dict]:
     for event in events:
         rows.append(_chained(head, key, **event))
         head["seq"], head["hash"] = rows[-1]["seq"], rows[-1]["hash"]
-    tx.insert("audit_events", [{**r, **{k: tx.json_in(r[k]) for k in ("before", "after", "detail")}} for r in rows])
-    tx.run("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1", head)
+    stored = [{**r, **{k: tx.json_in(r[k]) for k in ("before", "after", "detail")}} for r in rows]
+    tx.run_together([*inserts("audit_events", stored),
+                     ("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1", dict(head))])
     return rows
 
 

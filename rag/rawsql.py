@@ -28,6 +28,22 @@ def _pyformat(sql: str) -> str:
     return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
+def inserts(table: str, rows: list[dict]) -> list[tuple[str, dict]]:
+    """Multi-row INSERT statements of these rows (same keys), each under the limit on parameters."""
+    if not rows:
+        return []
+    columns = list(rows[0])
+    per = max(1, _MAX_PARAMETERS // len(columns))  # SQLite and PostgreSQL bound a statement's parameters
+    names = ", ".join(f'"{c}"' for c in columns)
+    out = []
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(len(chunk)))
+        out.append((f"INSERT INTO {table} ({names}) VALUES {values}",
+                    {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in columns}))
+    return out
+
+
 class Tx:
     """Statements in the caller's transaction on one DBAPI connection. `pg`: PostgreSQL (psycopg), else
     SQLite (sqlite3). The caller commits or rolls back."""
@@ -89,20 +105,28 @@ class Tx:
         """Rows (same keys) in one multi-row INSERT, one round trip whatever their number (psycopg would send
         `executemany` as a pipelined batch, which costs more than one statement); with `returning`, those
         columns of the new rows. Their order is not promised: match them by a unique column."""
-        if not rows:
-            return []
-        columns = list(rows[0])
-        per = max(1, _MAX_PARAMETERS // len(columns))  # SQLite and PostgreSQL bound a statement's parameters
-        if len(rows) > per:
-            return [r for i in range(0, len(rows), per) for r in self.insert(table, rows[i:i + per], returning)]
-        names = ", ".join(f'"{c}"' for c in columns)
-        values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(len(rows)))
-        params = {f"{c}_{i}": row[c] for i, row in enumerate(rows) for c in columns}
-        sql = f"INSERT INTO {table} ({names}) VALUES {values}"
-        if not returning:
-            self.run(sql, params)
-            return []
-        return self.rows(f"{sql} RETURNING {', '.join(returning)}", params)
+        out = []
+        for sql, params in inserts(table, rows):
+            if returning:
+                out += self.rows(f"{sql} RETURNING {', '.join(returning)}", params)
+            else:
+                self.run(sql, params)
+        return out
+
+    def run_together(self, statements: list[tuple[str, dict]]) -> None:
+        """Writes that are independent (none reads what another one changes) in one round trip on PostgreSQL,
+        as the data-modifying parts of one statement (`WITH w0 AS (...), ... last`); one after the other on
+        SQLite, which has no such statements."""
+        if not self.pg or len(statements) == 1 or sum(len(p) for _, p in statements) > _MAX_PARAMETERS:
+            for sql, params in statements:
+                self.run(sql, params)
+            return
+        parts, merged = [], {}
+        for i, (sql, params) in enumerate(statements):
+            parts.append(_NAMED.sub(lambda m, i=i: f":s{i}_{m.group(1)}", sql))
+            merged.update({f"s{i}_{k}": v for k, v in params.items()})
+        self.run("WITH " + ", ".join(f"w{i} AS ({p})" for i, p in enumerate(parts[:-1])) + f" {parts[-1]}",
+                 merged)
 
     # --- values, as SQLAlchemy's column types would convert them -----------------------------------
 

@@ -204,14 +204,15 @@ def record(ctx, tx: Tx, workspace: str, proposal_id: int, actor: str, action: Ac
         row.citations = citations(tx, [row.id]).get(row.id, [])
     changes = _changes(row, action, edit) | {"updated_at": utcnow()}
     vars(row).update(changes)
-    tx.run(f"UPDATE proposals SET {', '.join(f'{k} = :{k}' for k in changes)} WHERE id = :id",
-           {**changes, "updated_at": tx.ts_in(changes["updated_at"]), "id": row.id})
     after = state(row)
     decision = dict(workspace=workspace, proposal_id=row.id, actor=actor, action=action.value, comment=comment,
                     before=before, after=after, at=utcnow())
     check_lengths(DecisionRow.__table__, decision.get)
-    tx.run(_INSERT_DECISION, {**decision, "before": tx.json_in(before), "after": tx.json_in(after),
-                              "at": tx.ts_in(decision["at"])})
+    tx.run_together([
+        (f"UPDATE proposals SET {', '.join(f'{k} = :{k}' for k in changes)} WHERE id = :id",
+         {**changes, "updated_at": tx.ts_in(changes["updated_at"]), "id": row.id}),
+        (_INSERT_DECISION, {**decision, "before": tx.json_in(before), "after": tx.json_in(after),
+                            "at": tx.ts_in(decision["at"])})])
     result = proposal_of(row, row.citations)
     made = suggest(ctx, tx, workspace, row) if action == Action.approve else []
     audit.append_many(tx, [dict(workspace=workspace, actor=actor, action=f"proposal.{action.value}",

@@ -168,3 +168,18 @@ def test_a_browser_decision_needs_the_page_s_token_through_the_lane_too(both):
                             headers={"X-CSRF-Token": page_token(browsers[0], "/w/alpha/review")})
     assert done.status_code == 200 and done.json()["proposal"]["status"] == "rejected"
     assert len(answered) - before == 3  # the lane answered each (and refused two)
+
+
+def test_version_texts_kept_for_opening_stay_within_their_budget():
+    from rag.review_sql import _RecentTexts
+
+    texts = _RecentTexts(budget=100)
+    for i in range(10):
+        texts.put(("acme", f"sha{i}"), "x" * 20)
+    kept = [i for i in range(10) if texts.get(("acme", f"sha{i}")) is not None]
+    assert kept == [5, 6, 7, 8, 9] and texts.size == 100  # the least recently read go first
+    texts.get(("acme", "sha5"))
+    texts.put(("acme", "new"), "y" * 20)
+    assert texts.get(("acme", "sha5")) is not None and texts.get(("acme", "sha6")) is None
+    texts.put(("acme", "huge"), "z" * 26)  # over a quarter of the budget: read again each time, never kept
+    assert texts.get(("acme", "huge")) is None and texts.get(("beta", "sha9")) is None

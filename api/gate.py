@@ -19,7 +19,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import identify
-from api.lane import opens_proposal
+from api.lane import identifies
 from rag.context import Context
 from rag.denials import Denials
 from rag.errors import Unauthorized
@@ -75,7 +75,7 @@ class Gate:
         if guarded and self.denials.throttled(client):
             return await _json(send, 429, {"error": "too_many_refusals", "message": "too many refused requests "
                                            "from this client; try again in a minute"}, {"Retry-After": "60"})
-        if self.lane and not is_open(path) and opens_proposal(scope):  # identified on the lane's own thread hop
+        if self.lane and not is_open(path) and identifies(scope):  # identified on the lane's own thread hop
             scope.setdefault("state", {})["identify_in_lane"] = True
         elif not is_open(path):
             try:

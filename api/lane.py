@@ -35,6 +35,7 @@ _PATH = re.compile(r"^/api/workspaces/([^/]+)/proposals/(\d{1,18})(?:/(approve|r
 _CONTEXT = re.compile(rb"^(?:context=(\d{1,4}))?$")
 _BODIES: dict[str, type[BaseModel]] = {"approve": DecisionCreate, "reject": DecisionCreate, "edit": ProposalUpdate}
 _DEFAULT_CONTEXT, _MAX_CONTEXT = 600, 5000
+SMALL_BODY = 16 * 1024  # a decision's body (a comment of at most 4,000 characters, a coverage, a rationale)
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,26 @@ def match(scope: Scope) -> Call | None:
     return Call(workspace, proposal_id, action)
 
 
-def opens_proposal(scope: Scope) -> bool:
-    """A request to open a proposal that the lane answers: the gate leaves identifying its caller to the lane,
-    which does it on the same worker-thread hop as the answer (a refusal is counted and answered alike)."""
+def identifies(scope: Scope) -> bool:
+    """A request the lane answers and whose caller it identifies itself, on the same worker-thread hop as the
+    answer (a refusal is counted and answered as the gate would): opening a proposal, or deciding one with a
+    declared JSON body of at most `SMALL_BODY` bytes (a comment), read before the key is checked as the
+    request line and headers are. The gate identifies the callers of everything else before a byte of their
+    body is read."""
     found = _PATH.match(scope["path"])
-    return found is not None and found.group(3) is None and _context(scope) is not None
+    if found is None:
+        return False
+    if found.group(3) is None:
+        return _context(scope) is not None
+    return (scope["method"] == "POST" and not scope.get("query_string") and _is_json(scope)
+            and 0 < _declared_length(scope) <= SMALL_BODY)
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else -1
+    return -1
 
 
 def _context(scope: Scope) -> int | None:
@@ -110,7 +126,7 @@ class ReviewLane:
 
     def _answer(self, scope: Scope, call: Call, body: BaseModel | None) -> bytes:
         state = scope["state"]
-        if "principal" not in state:  # the gate left it to the lane (`opens_proposal`)
+        if "principal" not in state:  # the gate left it to the lane (`identifies`)
             state["principal"], state["web_session"] = identify(self.ctx, HTTPConnection(scope))
         principal, session = state["principal"], state.get("web_session")
         if session is not None and call.action is not None:

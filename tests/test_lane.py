@@ -4,6 +4,8 @@ for a decision, and the same refusal counting; and the lane does answer the requ
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -120,13 +122,34 @@ def test_bodies_the_schema_refuses_answer_alike(both, body):
     same(got, want)
 
 
-@pytest.mark.parametrize("role", [Role.viewer, None])
-def test_a_decision_without_the_role_answers_alike(both, role):
+@pytest.mark.parametrize("who", ["viewer", "other tenant", "no key", "bad key"])
+def test_a_decision_without_the_role_answers_alike(both, who):
     _, (alpha, beta), lane, plain, _ = both
     path = f"/api/workspaces/alpha/proposals/{alpha.proposals['spare']}/approve"
-    headers = alpha.header(role) if role else beta.header(Role.reviewer)
-    same(lane.post(path, json={"comment": "no"}, headers=headers),
-         plain.post(path, json={"comment": "no"}, headers=headers))
+    headers = {"viewer": alpha.header(Role.viewer), "other tenant": beta.header(Role.reviewer), "no key": {},
+               "bad key": {"Authorization": "Bearer ctrlmap_notakey"}}[who]
+    got, want = lane.post(path, json={"comment": "no"}, headers=headers), plain.post(path, json={"comment": "no"},
+                                                                                     headers=headers)
+    assert got.status_code in (401, 403)
+    same(got, want)
+
+
+def test_only_a_small_decision_body_is_read_before_the_key_is_checked(both):
+    """The lane identifies a decision's caller itself only when the declared body is a decision's size; a
+    larger one is refused by the gate before it is read, and a reviewer's large edit still goes through."""
+    _, (alpha, _), lane, plain, answered = both
+    path = f"/api/workspaces/alpha/proposals/{alpha.proposals['spare']}/edit"
+    big = {"comment": "long", "rationale": "r" * 7000, "quotes": ["a quote no policy holds " * 500]}
+    assert len(json.dumps(big)) > api.lane.SMALL_BODY
+    refused = lane.post(path, json=big)
+    assert refused.status_code == 401 and refused.headers.get("connection") == "close"  # the gate's own answer
+    before = len(answered)
+    done = lane.post(path, json={"comment": "long", "rationale": "r" * 7000}, headers=alpha.header(Role.reviewer))
+    assert done.status_code == 200 and len(answered) == before + 1
+    quoted = lane.post(path, json=big, headers=alpha.header(Role.reviewer))  # identified by the gate, then the lane
+    assert quoted.status_code >= 400 and "quote" in quoted.text
+    same(quoted, plain.post(path, json=big, headers=alpha.header(Role.reviewer)))
+    assert len(answered) == before + 2
 
 
 def test_decisions_answer_alike_and_go_through_the_lane(both):

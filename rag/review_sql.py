@@ -258,15 +258,10 @@ def suggest(ctx, tx: Tx, workspace: str, row: SimpleNamespace) -> list[Proposal]
     related = ctx.catalog.related(row.framework, row.clause_id)
     if not related:
         return []
-    keys = {(c.framework, c.id) for c in related}
-    where, params = _keys_in(related)
-    taken = {(r["framework"], r["clause_id"]) for r in tx.rows(
-        f"SELECT framework, clause_id FROM proposals WHERE workspace = :workspace AND {where} "
-        "AND document_id = :document_id", {**params, "workspace": workspace, "document_id": row.document_id})} & keys
+    taken, scored = _linked(tx, workspace, row.document_id, related)
     fresh = [c for c in related if (c.framework, c.id) not in taken]
     if not fresh:
         return []
-    scored = _scored(tx, workspace, fresh)
     values = [_suggestion(ctx, row, clause, own_confidence(scored.get((clause.framework, clause.id), []), clause,
                                                            row.document_id)) for clause in fresh]
     made = {(r["framework"], r["clause_id"]): r["id"] for r in tx.insert(
@@ -293,16 +288,27 @@ def _stored(tx: Tx, values: dict) -> dict:
             "created_at": tx.ts_in(values["created_at"]), "updated_at": tx.ts_in(values["updated_at"])}
 
 
-def _scored(tx: Tx, workspace: str, clauses) -> dict[tuple[str, str], list]:
-    """The latest run's evidence (document, rank, confidence) for each of these clauses, in one query."""
+def _linked(tx: Tx, workspace: str, document_id: int, clauses) -> tuple[set, dict[tuple[str, str], list]]:
+    """For these clauses, in one query: which already hold a proposal of this document, and the latest run's
+    evidence (document, rank, confidence) for each."""
     keys = {(c.framework, c.id) for c in clauses}
     where, params = _keys_in(clauses)
-    out: dict[tuple[str, str], list] = {}
-    for r in tx.rows(f'SELECT framework, clause_id, document_id, "rank", confidence FROM evidence '
-                     f"WHERE workspace = :workspace AND {where}", {**params, "workspace": workspace}):
-        if (r["framework"], r["clause_id"]) in keys:
-            out.setdefault((r["framework"], r["clause_id"]), []).append(SimpleNamespace(**r))
-    return out
+    taken, scored = set(), {}
+    for r in tx.rows(f"SELECT 'taken' AS kind, framework, clause_id, NULL AS document_id, NULL AS \"rank\", "
+                     f"NULL AS confidence FROM proposals WHERE workspace = :workspace AND {where} "
+                     f"AND document_id = :document_id UNION ALL "
+                     f'SELECT \'scored\', framework, clause_id, document_id, "rank", confidence FROM evidence '
+                     f"WHERE workspace = :workspace AND {where}",
+                     {**params, "workspace": workspace, "document_id": document_id}):
+        key = (r["framework"], r["clause_id"])
+        if key not in keys:
+            continue
+        if r["kind"] == "taken":
+            taken.add(key)
+        else:
+            scored.setdefault(key, []).append(SimpleNamespace(document_id=r["document_id"], rank=r["rank"],
+                                                              confidence=r["confidence"]))
+    return taken, scored
 
 
 def own_confidence(stored: list, clause, document_id: int) -> tuple[float | None, str]:

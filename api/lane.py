@@ -49,18 +49,9 @@ class Call:
 
 
 def match(scope: Scope) -> Call | None:
-    """The call this request is, or None when the application should answer it."""
-    found = _PATH.match(scope["path"])
+    """The call this request is, or None when the application should answer it (or no one identifies it)."""
     state = scope.get("state") or {}
-    if found is None or not ("principal" in state or state.get("identify_in_lane")):
-        return None
-    workspace, proposal_id, action = found.group(1), int(found.group(2)), found.group(3)
-    if action is None:
-        context = _context(scope)
-        return None if context is None else Call(workspace, proposal_id, None, context)
-    if scope["method"] != "POST" or scope.get("query_string") or not _is_json(scope):
-        return None
-    return Call(workspace, proposal_id, action)
+    return _call(scope) if "principal" in state or state.get("identify_in_lane") else None
 
 
 def identifies(scope: Scope) -> bool:
@@ -69,13 +60,22 @@ def identifies(scope: Scope) -> bool:
     declared JSON body of at most `SMALL_BODY` bytes (a comment), read before the key is checked as the
     request line and headers are. The gate identifies the callers of everything else before a byte of their
     body is read."""
+    call = _call(scope)
+    return call is not None and (call.action is None or 0 < _declared_length(scope) <= SMALL_BODY)
+
+
+def _call(scope: Scope) -> Call | None:
+    """The call this request's method, path, query and content type make, whoever sent it."""
     found = _PATH.match(scope["path"])
     if found is None:
-        return False
-    if found.group(3) is None:
-        return _context(scope) is not None
-    return (scope["method"] == "POST" and not scope.get("query_string") and _is_json(scope)
-            and 0 < _declared_length(scope) <= SMALL_BODY)
+        return None
+    workspace, proposal_id, action = found.group(1), int(found.group(2)), found.group(3)
+    if action is None:
+        context = _context(scope)
+        return None if context is None else Call(workspace, proposal_id, None, context)
+    if scope["method"] != "POST" or scope.get("query_string") or not _is_json(scope):
+        return None
+    return Call(workspace, proposal_id, action)
 
 
 def _declared_length(scope: Scope) -> int:

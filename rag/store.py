@@ -425,21 +425,11 @@ class Store:
                 pooled.close()
 
     def read(self, sql: str, params: dict | None = None) -> list[dict]:
-        """One hand-written read standing alone (`rag.rawsql`), outside any transaction: on PostgreSQL the
-        pooled connection runs it in autocommit, without the BEGIN and COMMIT round trips around it (for the
-        reads every request makes, such as finding the caller's key); on SQLite, as one statement is."""
-        if not self.is_sqlite:
-            with self.reads() as tx:
-                return tx.rows(sql, params)
-        pooled = self.engine.raw_connection()
-        try:
-            tx = Tx(pooled.dbapi_connection, False, self.info)
-            try:
-                return tx.rows(sql, params)
-            finally:
-                tx.close()
-        finally:
-            pooled.close()
+        """One hand-written read standing alone (`rag.rawsql`, `reads`): on PostgreSQL in autocommit, without
+        the BEGIN and COMMIT round trips around it (for the reads every request makes, such as finding the
+        caller's key)."""
+        with self.reads() as tx:
+            return tx.rows(sql, params)
 
     @contextmanager
     def reads(self) -> Iterator[Tx]:

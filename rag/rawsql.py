@@ -44,6 +44,16 @@ def inserts(table: str, rows: list[dict]) -> list[tuple[str, dict]]:
     return out
 
 
+def _together(statements: list[tuple[str, dict]]) -> tuple[str, dict]:
+    """One statement of several: all but the last as data-modifying `WITH` parts, their parameters renamed
+    apart."""
+    parts, merged = [], {}
+    for i, (sql, params) in enumerate(statements):
+        parts.append(_NAMED.sub(lambda m, i=i: f":s{i}_{m.group(1)}", sql))
+        merged.update({f"s{i}_{k}": v for k, v in params.items()})
+    return "WITH " + ", ".join(f"w{i} AS ({p})" for i, p in enumerate(parts[:-1])) + f" {parts[-1]}", merged
+
+
 class Tx:
     """Statements in the caller's transaction on one DBAPI connection. `pg`: PostgreSQL (psycopg), else
     SQLite (sqlite3). The caller commits or rolls back."""
@@ -121,12 +131,16 @@ class Tx:
             for sql, params in statements:
                 self.run(sql, params)
             return
-        parts, merged = [], {}
-        for i, (sql, params) in enumerate(statements):
-            parts.append(_NAMED.sub(lambda m, i=i: f":s{i}_{m.group(1)}", sql))
-            merged.update({f"s{i}_{k}": v for k, v in params.items()})
-        self.run("WITH " + ", ".join(f"w{i} AS ({p})" for i, p in enumerate(parts[:-1])) + f" {parts[-1]}",
-                 merged)
+        self.run(*_together(statements))
+
+    def rows_together(self, writes: list[tuple[str, dict]], sql: str, params: dict) -> list[dict]:
+        """`run_together(writes)`, then the rows of the query `sql`, in the same round trip on PostgreSQL. The
+        query must not depend on the writes: on PostgreSQL it sees the database as it was before them (on
+        SQLite, after them)."""
+        if not self.pg or sum(len(p) for _, p in writes) + len(params) > _MAX_PARAMETERS:
+            self.run_together(writes)
+            return self.rows(sql, params)
+        return self.rows(*_together([*writes, (sql, params)]))
 
     # --- values, as SQLAlchemy's column types would convert them -----------------------------------
 

@@ -8,6 +8,8 @@ says so; many decisions at once go through rag/queue.py, one `record` each.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, select
@@ -18,6 +20,7 @@ from rag.citations import quote_citation
 from rag.context import Context
 from rag.corpus import current_version_row, current_versions, passage_from_row
 from rag.errors import InvalidInput, NotFound
+from rag.group_commit import GroupCommit
 from rag.instructions import confirmed
 from rag.mapping import MappingRun
 from rag.rawsql import Tx
@@ -237,10 +240,10 @@ class Detail:
 
 def detail(ctx: Context, workspace: str, proposal_id: int) -> Detail:
     with ctx.store.reads() as tx:
-        row = review_sql.one_row(tx, workspace, proposal_id)
+        row = review_sql.one_row(tx, workspace, proposal_id, decisions=True)
         proposal = proposal_of(row, row.citations)
         shas = {c.document_sha256 for c in proposal.citations}
-        decisions = review_sql.history(tx, workspace, proposal_id)
+        decisions = review_sql.history(tx, workspace, proposal_id, row)
         approved = any(d.action == Action.approve for d in decisions)  # only an approval suggests proposals
         return Detail(proposal, {sha: review_sql.version_text(tx, workspace, sha) for sha in shas}, decisions,
                       review_sql.derived(tx, workspace, proposal_id) if approved else [])
@@ -271,12 +274,27 @@ def record(ctx: Context, workspace: str, proposal_id: int, actor: str, action: A
             outcome = review_sql.record(ctx, Tx.of_session(s), workspace, proposal_id, actor, action, comment, edit,
                                         unchanged_since, lambda: _replace_quotes(s, workspace, proposal_id, edit.quotes))
     else:
-        with ctx.store.raw(write=True) as tx:
-            outcome = review_sql.record(ctx, tx, workspace, proposal_id, actor, action, comment, edit,
-                                        unchanged_since)
+        outcome = _grouped(ctx.store).submit(lambda tx: review_sql.changes_of(
+            ctx, tx, workspace, proposal_id, actor, action, comment, edit, unchanged_since))
     if outcome.changed:
         _commit_checkpoint(ctx)
     return outcome
+
+
+def _grouped(store) -> GroupCommit[Outcome]:
+    """The store's group commit for decisions: those made at the same moment share a transaction, and their
+    audit events are appended together, in the order they were made, before it commits."""
+    committer = _committers.get(store)
+    if committer is None:
+        with _committers_lock:
+            committer = _committers.setdefault(store, GroupCommit(
+                lambda: store.raw(write=True),
+                lambda tx, outcomes: audit.append_many(tx, [e for o in outcomes for e in o.events])))
+    return committer
+
+
+_committers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_committers_lock = threading.Lock()
 
 
 def _replace_quotes(s: Session, workspace: str, proposal_id: int, quotes: list[str]) -> None:

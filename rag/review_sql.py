@@ -28,10 +28,16 @@ _CITATION_COLUMNS = ('c.id AS c_id, c.passage_id AS c_passage_id, c.document_sha
                      'c.start AS c_start, c."end" AS c_end, c.quote AS c_quote, c.flags AS c_flags, '
                      "s.heading_path AS c_heading_path, s.page AS c_page, s.flags AS c_passage_flags, "
                      "s.id AS c_passage_found")
-_PROPOSALS = (f"SELECT p.*, d.name AS document_name, v.sha256 AS document_sha256, {_CITATION_COLUMNS} "
-              "FROM proposals p JOIN documents d ON d.id = p.document_id "
-              "JOIN document_versions v ON v.id = p.version_id "
-              "LEFT JOIN citations c ON c.proposal_id = p.id LEFT JOIN passages s ON s.id = c.passage_id")
+_FROM_PROPOSALS = ("FROM proposals p JOIN documents d ON d.id = p.document_id "
+                   "JOIN document_versions v ON v.id = p.version_id "
+                   "LEFT JOIN citations c ON c.proposal_id = p.id LEFT JOIN passages s ON s.id = c.passage_id")
+_PROPOSALS = f"SELECT p.*, d.name AS document_name, v.sha256 AS document_sha256, {_CITATION_COLUMNS} {_FROM_PROPOSALS}"
+_DECISION_COLUMNS = ("id", "proposal_id", "actor", "action", "comment", "before", "after", "at")
+# PostgreSQL: the proposal's decisions as one JSON column of the same query (one statement less per opening)
+_WITH_DECISIONS = (f"SELECT p.*, d.name AS document_name, v.sha256 AS document_sha256, {_CITATION_COLUMNS}, "
+                   "(SELECT json_agg(json_build_array("
+                   + ", ".join(f'h."{c}"' for c in _DECISION_COLUMNS) + ") ORDER BY h.id) FROM decisions h "
+                   f"WHERE h.workspace = p.workspace AND h.proposal_id = p.id) AS decisions_json {_FROM_PROPOSALS}")
 _CITATIONS = (f"SELECT c.proposal_id, {_CITATION_COLUMNS} "
               "FROM citations c LEFT JOIN passages s ON s.id = c.passage_id")
 _CITED = ("passage_id", "document_sha256", "start", "end", "quote", "flags", "heading_path", "page",
@@ -53,13 +59,15 @@ def _in(values, prefix: str = "v") -> tuple[str, dict]:
     return "(" + ", ".join(f":{k}" for k in params) + ")", params
 
 
-def rows_where(tx: Tx, where: str, params: dict, lock: bool = False, order: str = "p.id"
-               ) -> list[SimpleNamespace]:
+def rows_where(tx: Tx, where: str, params: dict, lock: bool = False, order: str = "p.id",
+               decisions: bool = False) -> list[SimpleNamespace]:
     """Proposal rows (with their document's name, version's sha256 and citations, in one query) matching
-    `where`, in `order`. `lock`: locked until the transaction ends (PostgreSQL; SQLite writers are exclusive)."""
+    `where`, in `order`. `lock`: locked until the transaction ends (PostgreSQL; SQLite writers are exclusive).
+    `decisions`: on PostgreSQL each row also brings its decisions (`decisions_json`, read by `history`)."""
     found: dict[int, SimpleNamespace] = {}
-    for r in tx.rows(f"{_PROPOSALS} WHERE {where} ORDER BY {order}, c.id" + (" FOR UPDATE OF p" if lock and tx.pg
-                                                                            else ""), params):
+    select_ = _WITH_DECISIONS if decisions and tx.pg else _PROPOSALS
+    for r in tx.rows(f"{select_} WHERE {where} ORDER BY {order}, c.id" + (" FOR UPDATE OF p" if lock and tx.pg
+                                                                          else ""), params):
         row = found.get(r["id"])
         if row is None:
             plain = {k: v for k, v in r.items() if not k.startswith("c_")}
@@ -100,9 +108,10 @@ def proposals(tx: Tx, ids: list[int], workspace: str | None = None) -> list[Prop
     return [by_id[i] for i in ids if i in by_id]
 
 
-def one_row(tx: Tx, workspace: str, proposal_id: int, lock: bool = False) -> SimpleNamespace:
+def one_row(tx: Tx, workspace: str, proposal_id: int, lock: bool = False, decisions: bool = False
+            ) -> SimpleNamespace:
     found = rows_where(tx, "p.id = :id AND p.workspace = :workspace", {"id": proposal_id, "workspace": workspace},
-                       lock)
+                       lock, decisions=decisions)
     if not found:
         raise NotFound(f"no proposal {proposal_id} in workspace {workspace}", target=f"proposal:{proposal_id}")
     return found[0]
@@ -115,12 +124,16 @@ def derived(tx: Tx, workspace: str, proposal_id: int) -> list[Proposal]:
         {"workspace": workspace, "id": proposal_id})]
 
 
-def history(tx: Tx, workspace: str, proposal_id: int) -> list[Decision]:
-    """The decisions people made on a proposal, oldest first."""
+def history(tx: Tx, workspace: str, proposal_id: int, row: SimpleNamespace | None = None) -> list[Decision]:
+    """The decisions people made on a proposal, oldest first: those its `row` brought along (`one_row(...,
+    decisions=True)` on PostgreSQL), or else read now."""
+    if row is not None and hasattr(row, "decisions_json"):
+        rows = [dict(zip(_DECISION_COLUMNS, values)) for values in tx.json_out(row.decisions_json) or []]
+    else:
+        rows = tx.rows(_HISTORY, {"workspace": workspace, "proposal_id": proposal_id})
     return [Decision(id=r["id"], proposal_id=r["proposal_id"], actor=r["actor"], action=Action(r["action"]),
                      comment=r["comment"], before=tx.json_out(r["before"]), after=tx.json_out(r["after"]),
-                     at=tx.ts_out(r["at"]))
-            for r in tx.rows(_HISTORY, {"workspace": workspace, "proposal_id": proposal_id})]
+                     at=tx.ts_out(r["at"])) for r in rows]
 
 
 def version_text(tx: Tx, workspace: str, sha256: str) -> str:
@@ -188,12 +201,23 @@ class Outcome:
     changed: bool  # False: it already was so (no event written) or it changed meanwhile (see `skipped`)
     skipped: str | None = None  # "already approved", "changed meanwhile", ...
     propagated: list[Proposal] = field(default_factory=list)  # crosswalk suggestions this decision made
+    events: list[dict] = field(default_factory=list)  # its audit events (`changes_of`), to append
 
 
 def record(ctx, tx: Tx, workspace: str, proposal_id: int, actor: str, action: Action, comment: str, edit: Edit,
            unchanged_since=None, replace_quotes: Callable[[], None] | None = None) -> Outcome:
-    """A person's decision, in the caller's transaction. `replace_quotes`: replaces the proposal's citations
-    (an edit of its quotes; done through the ORM, which then flushes)."""
+    """A person's decision, in the caller's transaction, with its audit events. `replace_quotes`: replaces the
+    proposal's citations (an edit of its quotes; done through the ORM, which then flushes)."""
+    outcome = changes_of(ctx, tx, workspace, proposal_id, actor, action, comment, edit, unchanged_since,
+                         replace_quotes)
+    audit.append_many(tx, outcome.events)
+    return outcome
+
+
+def changes_of(ctx, tx: Tx, workspace: str, proposal_id: int, actor: str, action: Action, comment: str,
+               edit: Edit, unchanged_since=None, replace_quotes: Callable[[], None] | None = None) -> Outcome:
+    """`record` without appending its audit events, which it returns (`Outcome.events`) for the caller to
+    append, with other decisions' (rag.group_commit). Every refusal comes before the first write."""
     row = one_row(tx, workspace, proposal_id, lock=True)
     skipped = _skip_reason(row, action, unchanged_since)
     if skipped:
@@ -208,21 +232,25 @@ def record(ctx, tx: Tx, workspace: str, proposal_id: int, actor: str, action: Ac
     decision = dict(workspace=workspace, proposal_id=row.id, actor=actor, action=action.value, comment=comment,
                     before=before, after=after, at=utcnow())
     check_lengths(DecisionRow.__table__, decision.get)
-    tx.run_together([
-        (f"UPDATE proposals SET {', '.join(f'{k} = :{k}' for k in changes)} WHERE id = :id",
-         {**changes, "updated_at": tx.ts_in(changes["updated_at"]), "id": row.id}),
-        (_INSERT_DECISION, {**decision, "before": tx.json_in(before), "after": tx.json_in(after),
-                            "at": tx.ts_in(decision["at"])})])
+    writes = [(f"UPDATE proposals SET {', '.join(f'{k} = :{k}' for k in changes)} WHERE id = :id",
+               {**changes, "updated_at": tx.ts_in(changes["updated_at"]), "id": row.id}),
+              (_INSERT_DECISION, {**decision, "before": tx.json_in(before), "after": tx.json_in(after),
+                                  "at": tx.ts_in(decision["at"])})]
+    related = ctx.catalog.related(row.framework, row.clause_id) if action == Action.approve else []
+    if related:  # what the crosswalk suggestions need is read with the writes (it does not depend on them)
+        taken, scored = _linked(tx.rows_together(writes, *_linked_query(workspace, row.document_id, related)),
+                                related)
+    else:
+        tx.run_together(writes)
     result = proposal_of(row, row.citations)
-    made = suggest(ctx, tx, workspace, row) if action == Action.approve else []
-    audit.append_many(tx, [dict(workspace=workspace, actor=actor, action=f"proposal.{action.value}",
-                                target=f"proposal:{row.id}", before=before, after=after, comment=comment or None,
-                                clause=f"{row.framework}:{row.clause_id}", document_sha256=result.document_sha256,
-                                model=row.model, prompt_version=row.prompt_version)] + [
+    made = suggest(ctx, tx, row, related, taken, scored) if related else []
+    events = [dict(workspace=workspace, actor=actor, action=f"proposal.{action.value}", target=f"proposal:{row.id}",
+                   before=before, after=after, comment=comment or None, clause=f"{row.framework}:{row.clause_id}",
+                   document_sha256=result.document_sha256, model=row.model, prompt_version=row.prompt_version)] + [
         dict(workspace=workspace, actor=actor, action="proposal.propagate", target=f"proposal:{new.id}",
              after={"status": new.status.value, "method": new.method.value}, origin=f"proposal:{row.id}",
-             clause=f"{new.framework}:{new.clause_id}") for new in made])
-    return Outcome(result, True, propagated=made)
+             clause=f"{new.framework}:{new.clause_id}") for new in made]
+    return Outcome(result, True, propagated=made, events=events)
 
 
 def _changes(row: SimpleNamespace, action: Action, edit: Edit) -> dict:
@@ -251,14 +279,10 @@ def check_actor(actor: str) -> None:
 # --- crosswalk suggestions ---------------------------------------------------------------------------------
 
 
-def suggest(ctx, tx: Tx, workspace: str, row: SimpleNamespace) -> list[Proposal]:
-    """Map once, satisfy many: suggest the approved evidence for crosswalk-linked clauses (still proposals,
-    awaiting a person). Returns the new proposals (inserted with the approved one's citations); the caller
-    audits them."""
-    related = ctx.catalog.related(row.framework, row.clause_id)
-    if not related:
-        return []
-    taken, scored = _linked(tx, workspace, row.document_id, related)
+def suggest(ctx, tx: Tx, row: SimpleNamespace, related: list, taken: set, scored: dict) -> list[Proposal]:
+    """Map once, satisfy many: suggest the approved evidence for the crosswalk-linked clauses `related`
+    (still proposals, awaiting a person), given what `_linked` found of them. Returns the new proposals
+    (inserted with the approved one's citations); the caller audits them."""
     fresh = [c for c in related if (c.framework, c.id) not in taken]
     if not fresh:
         return []
@@ -288,18 +312,23 @@ def _stored(tx: Tx, values: dict) -> dict:
             "created_at": tx.ts_in(values["created_at"]), "updated_at": tx.ts_in(values["updated_at"])}
 
 
-def _linked(tx: Tx, workspace: str, document_id: int, clauses) -> tuple[set, dict[tuple[str, str], list]]:
-    """For these clauses, in one query: which already hold a proposal of this document, and the latest run's
-    evidence (document, rank, confidence) for each."""
-    keys = {(c.framework, c.id) for c in clauses}
+def _linked_query(workspace: str, document_id: int, clauses) -> tuple[str, dict]:
+    """The query `_linked` reads: for these clauses, which already hold a proposal of this document, and the
+    latest run's evidence (document, rank, confidence) for each."""
     where, params = _keys_in(clauses)
+    return (f"SELECT 'taken' AS kind, framework, clause_id, NULL AS document_id, NULL AS \"rank\", "
+            f"NULL AS confidence FROM proposals WHERE workspace = :workspace AND {where} "
+            f"AND document_id = :document_id UNION ALL "
+            f'SELECT \'scored\', framework, clause_id, document_id, "rank", confidence FROM evidence '
+            f"WHERE workspace = :workspace AND {where}",
+            {**params, "workspace": workspace, "document_id": document_id})
+
+
+def _linked(found: list[dict], clauses) -> tuple[set, dict[tuple[str, str], list]]:
+    """`_linked_query`'s rows as (the clauses already taken, the scored evidence by clause)."""
+    keys = {(c.framework, c.id) for c in clauses}
     taken, scored = set(), {}
-    for r in tx.rows(f"SELECT 'taken' AS kind, framework, clause_id, NULL AS document_id, NULL AS \"rank\", "
-                     f"NULL AS confidence FROM proposals WHERE workspace = :workspace AND {where} "
-                     f"AND document_id = :document_id UNION ALL "
-                     f'SELECT \'scored\', framework, clause_id, document_id, "rank", confidence FROM evidence '
-                     f"WHERE workspace = :workspace AND {where}",
-                     {**params, "workspace": workspace, "document_id": document_id}):
+    for r in found:
         key = (r["framework"], r["clause_id"])
         if key not in keys:
             continue

@@ -196,3 +196,59 @@ def test_people_deciding_one_proposal_at_once_are_recorded_one_after_the_other(m
     assert {o.skipped for o in outcomes if not o.changed} == {"already approved"}
     assert [d.action for d in history(ctx, ws, pid)] == [Action.approve]
     assert audit.verify_store(ctx).ok
+
+
+def test_decisions_made_at_once_each_get_their_own_outcome(mapped):
+    """Decisions made at the same moment share transactions (rag/group_commit.py), yet each caller gets its
+    own result: every decision and its audit event is stored, a missing proposal is that caller's NotFound
+    alone, and the chain stays one chain."""
+    import threading
+
+    from rag.review import history, record
+
+    ctx, ws, _ = mapped
+    ids = [p.id for p in list_proposals(ctx, ws, status=Status.proposed.value)][:8]
+    work = [(pid, Action.approve if i % 2 else Action.reject) for i, pid in enumerate(ids)] + [(10**9, Action.reject)]
+    start, results = threading.Barrier(len(work)), {}
+
+    def decide_one(pid: int, action: Action) -> None:
+        start.wait()
+        try:
+            results[pid] = record(ctx, ws, pid, f"reviewer of {pid}", action, "together")
+        except NotFound as exc:
+            results[pid] = exc
+
+    threads = [threading.Thread(target=decide_one, args=w) for w in work]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert isinstance(results[10**9], NotFound)
+    for pid, action in work[:-1]:
+        assert results[pid].changed and results[pid].proposal.status.value == {"approve": "approved",
+                                                                                 "reject": "rejected"}[action.value]
+        assert [(d.action, d.actor) for d in history(ctx, ws, pid)] == [(action, f"reviewer of {pid}")]
+    with ctx.store.session() as s:
+        events = [e for e in audit.events(s, ws, limit=1000) if e["action"] in ("proposal.approve",
+                                                                                 "proposal.reject")]
+    assert sorted(int(e["target"].split(":")[1]) for e in events) == sorted(ids)
+    assert audit.verify_store(ctx).ok
+
+
+def test_opening_a_proposal_brings_its_decisions_as_stored(mapped):
+    """On PostgreSQL the proposal's decisions come with it, as JSON in the same query; they must read back
+    exactly as the decisions table holds them (SQLite reads them with a query of their own)."""
+    from rag import review_sql
+
+    ctx, ws, _ = mapped
+    pid = list_proposals(ctx, ws, status=Status.proposed.value)[0].id
+    decide(ctx, ws, pid, "Ana Müller", Action.approve, 'ok — "quoted", ünïcödé, 100%')
+    decide(ctx, ws, pid, "Ana Müller", Action.edit, "narrower", Edit(coverage="partial", rationale="only prod"))
+    decide(ctx, ws, pid, "Bo", Action.reopen, "")
+    with ctx.store.reads() as tx:
+        row = review_sql.one_row(tx, ws, pid, decisions=True)
+        assert hasattr(row, "decisions_json") == tx.pg
+        brought, read = review_sql.history(tx, ws, pid, row), review_sql.history(tx, ws, pid)
+    assert [d.action for d in read] == [Action.approve, Action.edit, Action.reopen]
+    assert brought == read
+    assert [d.at.utcoffset() for d in brought] == [d.at.utcoffset() for d in read]

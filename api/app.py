@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None, wor
     if checkpoint_seconds and ctx.checkpoint_pacer is None:
         ctx.checkpoint_pacer = audit.Pacer(ctx, checkpoint_seconds)
     _ = ctx.catalog  # load (and validate) the catalog before the first request
+    ctx.store.remember_keys()  # on PostgreSQL: a reviewer's key is not looked up on every request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

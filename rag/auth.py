@@ -23,6 +23,7 @@ from sqlalchemy import select
 from rag import audit
 from rag.context import Context, check_workspace
 from rag.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from rag.known_keys import digest, notify_revocation
 from rag.store import ApiKeyRow, WorkspaceRow
 
 SYSTEM = "*"  # the audit trail's workspace for events that belong to no single workspace
@@ -140,10 +141,18 @@ def authenticate(ctx: Context, key: str | None) -> Principal:
     match = KEY_FORMAT.match(key.strip())
     if match is None:
         raise Unauthorized("the API key is malformed")
-    rows = ctx.store.read(_FIND_KEY, {"prefix": match.group(1), "revoked": False})
-    for row in rows:
-        if _matches(key.strip(), row["key_hash"]):
-            return principal_of(SimpleNamespace(**row))
+    key, known = key.strip(), ctx.store.known_keys
+    if known is not None:
+        remembered_as = digest(key)
+        if (principal := known.get(remembered_as)) is not None:
+            return principal
+        generation = known.generation()
+    for row in ctx.store.read(_FIND_KEY, {"prefix": match.group(1), "revoked": False}):
+        if _matches(key, row["key_hash"]):
+            principal = principal_of(SimpleNamespace(**row))
+            if known is not None:
+                known.remember(remembered_as, principal, generation)
+            return principal
     raise Unauthorized("the API key is unknown or revoked")
 
 
@@ -175,7 +184,11 @@ def revoke_key(ctx: Context, key_id: int, actor: str, within: str | None = None)
         row.revoked = True
         audit.append(s, workspace=row.workspace or SYSTEM, actor=actor, action="key.revoke",
                      target=f"key:{row.prefix}", before=before, after={"revoked": True})
+        if not ctx.store.is_sqlite:
+            notify_revocation(s)  # every API process forgets the keys it remembered, at commit
         info = _info(row)
+    if ctx.store.known_keys is not None:
+        ctx.store.known_keys.forget()
     _checkpoint(ctx)
     return info
 

@@ -373,6 +373,7 @@ class Store:
         event.listen(self._write, "before_flush", _check_lengths)
         self._writer = threading.RLock() if self.is_sqlite else nullcontext()
         self._known_workspaces: set[str] = set()
+        self.known_keys = None  # rag.known_keys.KnownKeys, once `remember_keys` started it
 
     @staticmethod
     def _sqlite_engine(url: str, begin: str):
@@ -477,7 +478,18 @@ class Store:
         with self.session() as s:
             return list(s.scalars(select(WorkspaceRow.name).order_by(WorkspaceRow.name)))
 
+    def remember_keys(self) -> None:
+        """Remember keys found valid, forgetting them when any process revokes one (rag.known_keys); on
+        PostgreSQL, for the API processes. On SQLite a key lookup is in-process and stays per request."""
+        from rag.known_keys import KnownKeys
+
+        if not self.is_sqlite and self.known_keys is None:
+            self.known_keys = KnownKeys(self.engine.url.set(drivername="postgresql")
+                                        .render_as_string(hide_password=False))
+
     def dispose(self) -> None:
+        if self.known_keys is not None:
+            self.known_keys.close()
         self.engine.dispose()
         self.write_engine.dispose()
 

@@ -51,8 +51,9 @@ def app_from_environment():
     from rag.context import Context
     from rag.settings import Settings
 
-    from api.processes import server_checkpoint_seconds
+    from api.processes import server_checkpoint_seconds, tune_for_serving
 
+    tune_for_serving()
     catalogs = [Path(p) for p in os.environ.get("CTRLMAP_SERVE_CATALOGS", "").split(os.pathsep) if p]
     settings = Settings.load()
     return create_app(ctx=Context(settings, catalog_overlays=catalogs),

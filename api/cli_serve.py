@@ -29,7 +29,7 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on [d
 
     from api.app import create_app
     from api.cli_scale import serve_in_processes, spawn_workers
-    from api.processes import server_checkpoint_seconds
+    from api.processes import server_checkpoint_seconds, tune_for_serving
     from rag.audit_key import load_key
     from rag.index import require_shared_index
 
@@ -49,6 +49,7 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on [d
         if app is None:
             serve_in_processes(processes, not workers, host=host, port=port, log_level=log_level)
         else:
+            tune_for_serving()
             uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:
         for process in spawned:

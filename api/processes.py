@@ -21,6 +21,20 @@ def server_checkpoint_seconds(settings) -> float:
     return 0.25 if settings.checkpoint_seconds is None else settings.checkpoint_seconds
 
 
+SWITCH_INTERVAL_S = 0.0005
+
+
+def tune_for_serving() -> None:
+    """A server process hands the interpreter lock between its threads every half millisecond (Python's
+    default is 5 ms). A decision's thread holds the audit chain's head, locked in the database, from its
+    first statement on it to its COMMIT; each time it gets a reply it needs the interpreter lock back, and
+    with the default interval it could wait up to 5 ms for it while another request's thread computed,
+    every other decision of every process queueing behind it."""
+    import sys
+
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
 def balanced() -> bool:
     """Whether this system can give each process its own socket on one port (Linux and the BSDs)."""
     return hasattr(socket, "SO_REUSEPORT")

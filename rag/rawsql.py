@@ -22,10 +22,14 @@ _NAMES: dict[str, tuple[str, ...]] = {}  # column names by statement
 _MAX_PARAMETERS = 30000  # per statement (SQLite allows 32,766, PostgreSQL 65,535)
 
 
-@lru_cache(maxsize=256)
-def _pyformat(sql: str) -> str:
-    """`:name` -> `%(name)s` for psycopg (a literal % doubled first)."""
-    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+@lru_cache(maxsize=512)
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`:name` -> `$1`, `$2`, ... (PostgreSQL's own placeholders, which psycopg's `RawCursor` sends as they
+    are: psycopg parses a `%(name)s` query on every execution of one too long for its own cache, as a
+    multi-row INSERT is), and the names in their numbers' order."""
+    numbers: dict[str, int] = {}
+    text = _NAMED.sub(lambda m: f"${numbers.setdefault(m.group(1), len(numbers) + 1)}", sql)
+    return text, tuple(numbers)
 
 
 def inserts(table: str, rows: list[dict]) -> list[tuple[str, dict]]:
@@ -77,18 +81,24 @@ class Tx:
         s.info["raw_tx"] = (s.get_transaction(), tx)
         return tx
 
-    def _sql(self, sql: str) -> str:
-        return _pyformat(sql) if self.pg else sql
-
-    def _cursor(self):
+    def _execute(self, sql: str, params: dict | None):
         if self._cur is None:
-            self._cur = self.conn.cursor()
+            if self.pg:
+                from psycopg import RawCursor
+
+                self._cur = RawCursor(self.conn)
+            else:
+                self._cur = self.conn.cursor()
+        if self.pg:
+            text, names = _numbered(sql)
+            self._cur.execute(text, [params[n] for n in names])
+        else:
+            self._cur.execute(sql, params or {})
         return self._cur
 
     def rows(self, sql: str, params: dict | None = None) -> list[dict]:
         """The result rows as dicts keyed by column name (or label)."""
-        cur = self._cursor()
-        cur.execute(self._sql(sql), params or {})
+        cur = self._execute(sql, params)
         names = _NAMES.get(sql)
         if names is None:  # the same statement always has the same columns; reading them costs per column
             if len(_NAMES) > 4096:  # statements with long IN lists vary; keep the memo bounded
@@ -107,9 +117,7 @@ class Tx:
 
     def run(self, sql: str, params: dict | None = None) -> int:
         """A statement without result rows; how many rows it changed."""
-        cur = self._cursor()
-        cur.execute(self._sql(sql), params or {})
-        return cur.rowcount
+        return self._execute(sql, params).rowcount
 
     def insert(self, table: str, rows: list[dict], returning: tuple[str, ...] = ()) -> list[dict]:
         """Rows (same keys) in one multi-row INSERT, one round trip whatever their number (psycopg would send

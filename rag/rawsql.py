@@ -51,11 +51,14 @@ def inserts(table: str, rows: list[dict]) -> list[tuple[str, dict]]:
 def _together(statements: list[tuple[str, dict]]) -> tuple[str, dict]:
     """One statement of several: all but the last as data-modifying `WITH` parts, their parameters renamed
     apart."""
-    parts, merged = [], {}
-    for i, (sql, params) in enumerate(statements):
-        parts.append(_NAMED.sub(lambda m, i=i: f":s{i}_{m.group(1)}", sql))
-        merged.update({f"s{i}_{k}": v for k, v in params.items()})
-    return "WITH " + ", ".join(f"w{i} AS ({p})" for i, p in enumerate(parts[:-1])) + f" {parts[-1]}", merged
+    merged = {f"s{i}_{k}": v for i, (_, params) in enumerate(statements) for k, v in params.items()}
+    return _joined(tuple(sql for sql, _ in statements)), merged
+
+
+@lru_cache(maxsize=512)
+def _joined(statements: tuple[str, ...]) -> str:
+    parts = [_NAMED.sub(lambda m, i=i: f":s{i}_{m.group(1)}", sql) for i, sql in enumerate(statements)]
+    return "WITH " + ", ".join(f"w{i} AS ({p})" for i, p in enumerate(parts[:-1])) + f" {parts[-1]}"
 
 
 class Tx:

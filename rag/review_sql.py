@@ -21,7 +21,7 @@ from rag import audit
 from rag.drift import state
 from rag.errors import Conflict, InvalidInput, NotFound
 from rag.models import Action, Coverage, Decision, Method, Proposal, Status, as_utc, utcnow
-from rag.rawsql import Tx
+from rag.rawsql import Tx, inserts
 from rag.store import DecisionRow, check_lengths, proposal_of
 
 _CITATION_COLUMNS = ('c.id AS c_id, c.passage_id AS c_passage_id, c.document_sha256 AS c_document_sha256, '
@@ -288,15 +288,41 @@ def suggest(ctx, tx: Tx, row: SimpleNamespace, related: list, taken: set, scored
         return []
     values = [_suggestion(ctx, row, clause, own_confidence(scored.get((clause.framework, clause.id), []), clause,
                                                            row.document_id)) for clause in fresh]
-    made = {(r["framework"], r["clause_id"]): r["id"] for r in tx.insert(
-        "proposals", [_stored(tx, v) for v in values], returning=("id", "framework", "clause_id"))}
+    made = {(r["framework"], r["clause_id"]): r["id"]
+            for r in _insert_cited(tx, [_stored(tx, v) for v in values], row.citations)}
     ids = [made[(v["framework"], v["clause_id"])] for v in values]
-    tx.insert("citations", [dict(proposal_id=i, passage_id=c.passage_id, document_sha256=c.document_sha256,
-                                 start=c.start, end=c.end, quote=c.quote, flags=tx.json_in(c.flags))
-                            for i in ids for c in row.citations])
     return [proposal_of(SimpleNamespace(**v, id=i, prompt_version=None, run_id=None,
                                         document_name=row.document_name, document_sha256=row.document_sha256),
                         row.citations) for i, v in zip(ids, values)]
+
+
+_CITED_COLUMNS = (("passage_id", "VARCHAR"), ("document_sha256", "VARCHAR"), ("start", "INTEGER"),
+                  ("end", "INTEGER"), ("quote", "TEXT"), ("flags", "JSON"))
+
+
+def _insert_cited(tx: Tx, proposals: list[dict], cited: list) -> list[dict]:
+    """New proposals, each with a copy of the `cited` citations (in their order); the new rows' id,
+    framework and clause_id. One statement on PostgreSQL (the citations are inserted from the proposals'
+    RETURNING), two on SQLite."""
+    statements = inserts("proposals", proposals)
+    if not tx.pg or len(statements) != 1 or not cited:
+        made = tx.insert("proposals", proposals, returning=("id", "framework", "clause_id"))
+        tx.insert("citations", [dict(proposal_id=r["id"], passage_id=c.passage_id, document_sha256=c.document_sha256,
+                                     start=c.start, end=c.end, quote=c.quote, flags=tx.json_in(c.flags))
+                                for r in sorted(made, key=lambda r: r["id"]) for c in cited])
+        return made
+    sql, params = statements[0]
+    names = ", ".join(f'"{c}"' for c, _ in _CITED_COLUMNS)
+    quotes = ", ".join("(" + ", ".join([f"{j}"] + [f"CAST(:q{j}_{c} AS {t})" for c, t in _CITED_COLUMNS]) + ")"
+                       for j in range(len(cited)))
+    for j, c in enumerate(cited):
+        params.update({f"q{j}_passage_id": c.passage_id, f"q{j}_document_sha256": c.document_sha256,
+                       f"q{j}_start": c.start, f"q{j}_end": c.end, f"q{j}_quote": c.quote,
+                       f"q{j}_flags": tx.json_in(c.flags)})
+    return tx.rows(f"WITH made AS ({sql} RETURNING id, framework, clause_id), cited AS (INSERT INTO citations "
+                   f"(proposal_id, {names}) SELECT made.id, {', '.join(f'q.{n}' for n in names.split(', '))} "
+                   f"FROM made CROSS JOIN (VALUES {quotes}) AS q(n, {names}) ORDER BY made.id, q.n) "
+                   "SELECT id, framework, clause_id FROM made", params)
 
 
 def _keys_in(clauses) -> tuple[str, dict]:

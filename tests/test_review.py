@@ -65,6 +65,11 @@ def test_approve_records_decision_and_propagates(mapped):
     assert approved.status == Status.approved
     suggested = [x for x in list_proposals(ctx, ws, framework="iso27001-2022") if x.method == Method.crosswalk]
     assert suggested and all(x.status == Status.proposed and x.origin_proposal_id == p.id for x in suggested)
+    cited = [(c.passage_id, c.document_sha256, c.start, c.end, c.quote, c.flags) for c in approved.citations]
+    assert len(cited) > 1  # so that their order is checked too
+    for x in suggested:  # each carries the approved evidence, citation for citation, in the same order
+        assert [(c.passage_id, c.document_sha256, c.start, c.end, c.quote, c.flags)
+                for c in get_proposal(ctx, ws, x.id).citations] == cited
     with ctx.store.session() as s:
         events = audit.events(s, ws)
         assert audit.verify(s).ok

@@ -85,27 +85,28 @@ def _listen(owner: weakref.ref, conninfo: str, stop: threading.Event) -> None:
     owner is closed or gone. A lost connection forgets everything and stops remembering until it is back."""
     import psycopg
 
-    while not stop.is_set() and owner() is not None:
+    while _tell(owner, stop, lambda known: None):
         try:
             with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
                 conn.execute(f"LISTEN {CHANNEL}")
-                _set_live(owner, True)
-                while not stop.is_set() and (known := owner()) is not None:
-                    del known
+                _tell(owner, stop, lambda known: known.set_live(True))
+                while _tell(owner, stop, lambda known: None):
                     for _ in conn.notifies(timeout=POLL_S, stop_after=1):
-                        if (known := owner()) is not None:
-                            known.forget()
-                            del known
+                        _tell(owner, stop, KnownKeys.forget)
                     conn.execute("SELECT 1")  # a connection that died without a word raises here
         except Exception as exc:  # noqa: BLE001 - the database went away: remember nothing until it is back
             log.warning("key revocations: the listener lost its connection (%s); keys are looked up on every "
                         "request until it is back", type(exc).__name__)
         finally:
-            _set_live(owner, False)
+            _tell(owner, None, lambda known: known.set_live(False))
         stop.wait(1.0)
 
 
-def _set_live(owner: weakref.ref, live: bool) -> None:
+def _tell(owner: weakref.ref, stop: threading.Event | None, action) -> bool:
+    """`action(known)` while the owner is alive (and not stopped); whether it still is. The thread holds no
+    reference to its owner between calls, so a store that is dropped without being closed ends it too."""
     known = owner()
-    if known is not None:
-        known.set_live(live)
+    if known is None or (stop is not None and stop.is_set()):
+        return False
+    action(known)
+    return True

@@ -33,6 +33,8 @@ _FROM_PROPOSALS = ("FROM proposals p JOIN documents d ON d.id = p.document_id "
                    "LEFT JOIN citations c ON c.proposal_id = p.id LEFT JOIN passages s ON s.id = c.passage_id")
 _PROPOSALS = f"SELECT p.*, d.name AS document_name, v.sha256 AS document_sha256, {_CITATION_COLUMNS} {_FROM_PROPOSALS}"
 _DECISION_COLUMNS = ("id", "proposal_id", "actor", "action", "comment", "before", "after", "at")
+_HISTORY = ("SELECT " + ", ".join(f'"{c}"' for c in _DECISION_COLUMNS) + " FROM decisions "
+            "WHERE workspace = :workspace AND proposal_id = :proposal_id ORDER BY id")
 # PostgreSQL: the proposal's decisions as one JSON column of the same query (one statement less per opening)
 _WITH_DECISIONS = (f"SELECT p.*, d.name AS document_name, v.sha256 AS document_sha256, {_CITATION_COLUMNS}, "
                    "(SELECT json_agg(json_build_array("
@@ -44,8 +46,6 @@ _CITED = ("passage_id", "document_sha256", "start", "end", "quote", "flags", "he
           "passage_flags", "passage_found")
 _INSERT_DECISION = ('INSERT INTO decisions (workspace, proposal_id, actor, action, comment, "before", "after", at) '
                     "VALUES (:workspace, :proposal_id, :actor, :action, :comment, :before, :after, :at)")
-_HISTORY = ('SELECT id, proposal_id, actor, action, comment, "before", "after", at FROM decisions '
-            "WHERE workspace = :workspace AND proposal_id = :proposal_id ORDER BY id")
 _VERSION_TEXT = ("SELECT v.text, v.hidden FROM document_versions v JOIN documents d ON d.id = v.document_id "
                  "WHERE v.sha256 = :sha256 AND d.workspace = :workspace LIMIT 1")
 
@@ -296,8 +296,13 @@ def suggest(ctx, tx: Tx, row: SimpleNamespace, related: list, taken: set, scored
                         row.citations) for i, v in zip(ids, values)]
 
 
-_CITED_COLUMNS = (("passage_id", "VARCHAR"), ("document_sha256", "VARCHAR"), ("start", "INTEGER"),
-                  ("end", "INTEGER"), ("quote", "TEXT"), ("flags", "JSON"))
+_CITED_COLUMNS = {"passage_id": "VARCHAR", "document_sha256": "VARCHAR", "start": "INTEGER", "end": "INTEGER",
+                  "quote": "TEXT", "flags": "JSON"}  # a citation's own columns, and their types
+
+
+def _cited_values(tx: Tx, c) -> dict:
+    return {"passage_id": c.passage_id, "document_sha256": c.document_sha256, "start": c.start, "end": c.end,
+            "quote": c.quote, "flags": tx.json_in(c.flags)}
 
 
 def _insert_cited(tx: Tx, proposals: list[dict], cited: list) -> list[dict]:
@@ -307,22 +312,19 @@ def _insert_cited(tx: Tx, proposals: list[dict], cited: list) -> list[dict]:
     statements = inserts("proposals", proposals)
     if not tx.pg or len(statements) != 1 or not cited:
         made = tx.insert("proposals", proposals, returning=("id", "framework", "clause_id"))
-        tx.insert("citations", [dict(proposal_id=r["id"], passage_id=c.passage_id, document_sha256=c.document_sha256,
-                                     start=c.start, end=c.end, quote=c.quote, flags=tx.json_in(c.flags))
+        tx.insert("citations", [dict(proposal_id=r["id"], **_cited_values(tx, c))
                                 for r in sorted(made, key=lambda r: r["id"]) for c in cited])
         return made
     sql, params = statements[0]
-    names = ", ".join(f'"{c}"' for c, _ in _CITED_COLUMNS)
-    quotes = ", ".join("(" + ", ".join([f"{j}"] + [f"CAST(:q{j}_{c} AS {t})" for c, t in _CITED_COLUMNS]) + ")"
-                       for j in range(len(cited)))
     for j, c in enumerate(cited):
-        params.update({f"q{j}_passage_id": c.passage_id, f"q{j}_document_sha256": c.document_sha256,
-                       f"q{j}_start": c.start, f"q{j}_end": c.end, f"q{j}_quote": c.quote,
-                       f"q{j}_flags": tx.json_in(c.flags)})
+        params.update({f"q{j}_{k}": v for k, v in _cited_values(tx, c).items()})
+    names = ", ".join(f'"{c}"' for c in _CITED_COLUMNS)
+    quotes = ", ".join("(" + ", ".join([str(j), *(f"CAST(:q{j}_{c} AS {t})" for c, t in _CITED_COLUMNS.items())])
+                       + ")" for j in range(len(cited)))
+    picked = ", ".join(f'q."{c}"' for c in _CITED_COLUMNS)
     return tx.rows(f"WITH made AS ({sql} RETURNING id, framework, clause_id), cited AS (INSERT INTO citations "
-                   f"(proposal_id, {names}) SELECT made.id, {', '.join(f'q.{n}' for n in names.split(', '))} "
-                   f"FROM made CROSS JOIN (VALUES {quotes}) AS q(n, {names}) ORDER BY made.id, q.n) "
-                   "SELECT id, framework, clause_id FROM made", params)
+                   f"(proposal_id, {names}) SELECT made.id, {picked} FROM made CROSS JOIN (VALUES {quotes}) "
+                   f"AS q(n, {names}) ORDER BY made.id, q.n) SELECT id, framework, clause_id FROM made", params)
 
 
 def _keys_in(clauses) -> tuple[str, dict]:

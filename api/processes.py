@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def server_checkpoint_seconds(settings) -> float:
     """How often a server moves the audit checkpoint (CTRLMAP_CHECKPOINT_SECONDS; 0 = after every commit)."""
-    return 0.25 if settings.checkpoint_seconds is None else settings.checkpoint_seconds
+    return 1.0 if settings.checkpoint_seconds is None else settings.checkpoint_seconds
 
 
 SWITCH_INTERVAL_S = 0.0005

@@ -22,6 +22,7 @@ from typing import Callable
 
 from sqlalchemy import and_, or_, select, update
 
+from rag import job_wakeup
 from rag.context import Context
 from rag.errors import InvalidInput, NotFound
 from rag.models import utcnow
@@ -65,6 +66,8 @@ def submit(ctx: Context, workspace: str, kind: str, params: dict, actor: str) ->
     with ctx.store.session(write=True) as s:
         s.add(RunRow(id=job_id, workspace=workspace, kind=kind, status="queued", progress=0.0, attempts=0,
                      message="waiting for a worker", params={**params, "actor": actor}))
+        job_wakeup.announce(ctx.store, s)
+    job_wakeup.ring(ctx.store)
     return get(ctx, workspace, job_id)
 
 
@@ -158,14 +161,16 @@ class Worker:
 
     def run(self) -> None:
         log.info("worker %s started", self.name)
+        wakeup, settings = job_wakeup.of(self.ctx.store), self.ctx.settings
         while not self.stop.is_set():
+            wakeup.rung.clear()  # before looking: a job queued from now on rings again
             try:
                 ran = self.run_one()
             except Exception:  # noqa: BLE001 - the database went away for a moment: wait, then poll again
                 log.exception("worker %s could not poll the queue", self.name)
                 ran = False
             if not ran:
-                self.stop.wait(self.ctx.settings.job_poll_s)
+                wakeup.wait(self.stop, settings.job_poll_s, settings.job_idle_poll_s)
 
     def run_one(self) -> bool:
         job = claim(self.ctx, self.name)

@@ -11,17 +11,14 @@ an in-process lookup without a round trip) every request looks its key up.
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 import time
-import weakref
+
+from rag.listener import listen, notify
 
 CHANNEL = "ctrlmap_keys"
 MAX_AGE = 60.0
 MAX_KEYS = 10_000
-POLL_S = 0.5  # how long the listener waits for a notification before checking it should stop
-
-log = logging.getLogger(__name__)
 
 
 def digest(key: str) -> bytes:
@@ -31,9 +28,7 @@ def digest(key: str) -> bytes:
 
 def notify_revocation(s) -> None:
     """In a revocation's transaction (an ORM session on PostgreSQL): tell every process, at commit."""
-    from sqlalchemy import text
-
-    s.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+    notify(s, CHANNEL)
 
 
 class KnownKeys:
@@ -43,8 +38,7 @@ class KnownKeys:
         self._generation = 0
         self.live = False  # the listener is connected and listening
         self._stop = threading.Event()
-        threading.Thread(target=_listen, args=(weakref.ref(self), conninfo, self._stop), daemon=True,
-                         name="key-revocations").start()
+        listen(self, conninfo, CHANNEL, self._stop, KnownKeys.forget, KnownKeys.set_live)
 
     def generation(self) -> int | None:
         """To pass to `remember` after the lookup; None while nothing may be remembered."""
@@ -70,6 +64,7 @@ class KnownKeys:
             self._known.clear()
 
     def set_live(self, live: bool) -> None:
+        """While the listener is not connected a revocation could go unheard: nothing is remembered."""
         with self._lock:
             self.live = live
             self._generation += 1
@@ -78,35 +73,3 @@ class KnownKeys:
     def close(self) -> None:
         self._stop.set()
         self.set_live(False)
-
-
-def _listen(owner: weakref.ref, conninfo: str, stop: threading.Event) -> None:
-    """The listener thread: holds its own connection, forgets on every notification, and ends when the
-    owner is closed or gone. A lost connection forgets everything and stops remembering until it is back."""
-    import psycopg
-
-    while _tell(owner, stop, lambda known: None):
-        try:
-            with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
-                conn.execute(f"LISTEN {CHANNEL}")
-                _tell(owner, stop, lambda known: known.set_live(True))
-                while _tell(owner, stop, lambda known: None):
-                    for _ in conn.notifies(timeout=POLL_S, stop_after=1):
-                        _tell(owner, stop, KnownKeys.forget)
-                    conn.execute("SELECT 1")  # a connection that died without a word raises here
-        except Exception as exc:  # noqa: BLE001 - the database went away: remember nothing until it is back
-            log.warning("key revocations: the listener lost its connection (%s); keys are looked up on every "
-                        "request until it is back", type(exc).__name__)
-        finally:
-            _tell(owner, None, lambda known: known.set_live(False))
-        stop.wait(1.0)
-
-
-def _tell(owner: weakref.ref, stop: threading.Event | None, action) -> bool:
-    """`action(known)` while the owner is alive (and not stopped); whether it still is. The thread holds no
-    reference to its owner between calls, so a store that is dropped without being closed ends it too."""
-    known = owner()
-    if known is None or (stop is not None and stop.is_set()):
-        return False
-    action(known)
-    return True

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     workspace: str = "default"
 
     # a server moves the audit checkpoint file at most this often (seconds) instead of after every commit;
-    # None: `ctrlmap serve` uses 0.25, everything else writes it after each commit
+    # None: `ctrlmap serve` uses 1.0, everything else writes it after each commit
     checkpoint_seconds: float | None = None
     # a server runs at most this many requests at once per process; the rest wait their turn in the event loop
     # rather than in the GIL, the audit chain's lock or the connection pool (under 50 concurrent reviewers on
@@ -110,7 +110,8 @@ class Settings(BaseSettings):
 
     # several processes: job leases (rag.jobs) and a shared Chroma server (rag.index)
     job_lease_s: float = 30.0
-    job_poll_s: float = 0.5
+    job_poll_s: float = 0.5  # how often an idle worker looks for work (SQLite, or no notification listener)
+    job_idle_poll_s: float = 5.0  # ... while it hears PostgreSQL's notifications of queued jobs (rag.job_wakeup)
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8001; unset: embedded Chroma in data_dir
     chroma_token: SecretStr | None = None
 

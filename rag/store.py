@@ -19,6 +19,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Iterator
 
+import orjson
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
                         create_engine, event, select)
 from sqlalchemy.exc import DisconnectionError, IntegrityError
@@ -361,7 +362,8 @@ class Store:
             self.write_engine = self._sqlite_engine(url, "BEGIN IMMEDIATE")
         else:
             self.engine = self.write_engine = create_engine(url, pool_size=settings.db_pool_size,
-                                                            max_overflow=max(4, settings.db_pool_size // 2))
+                                                            max_overflow=max(4, settings.db_pool_size // 2),
+                                                            json_deserializer=orjson.loads)
             _ping_when_idle(self.engine)
         if upgrade:  # the schema comes from the migrations (rag/migrations), never from create_all
             migrate.upgrade(self.engine, self.write_engine)
@@ -374,6 +376,7 @@ class Store:
         self._writer = threading.RLock() if self.is_sqlite else nullcontext()
         self._known_workspaces: set[str] = set()
         self.known_keys = None  # rag.known_keys.KnownKeys, once `remember_keys` started it
+        self.on_dispose: list = []  # what closes with the store (listener threads)
 
     @staticmethod
     def _sqlite_engine(url: str, begin: str):
@@ -483,13 +486,19 @@ class Store:
         PostgreSQL, for the API processes. On SQLite a key lookup is in-process and stays per request."""
         from rag.known_keys import KnownKeys
 
-        if not self.is_sqlite and self.known_keys is None:
-            self.known_keys = KnownKeys(self.engine.url.set(drivername="postgresql")
-                                        .render_as_string(hide_password=False))
+        if self.conninfo is not None and self.known_keys is None:
+            self.known_keys = KnownKeys(self.conninfo)
+            self.on_dispose.append(self.known_keys.close)
+
+    @property
+    def conninfo(self) -> str | None:
+        """The PostgreSQL server's address for a connection of one's own (a listener), None on SQLite."""
+        return None if self.is_sqlite else self.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
 
     def dispose(self) -> None:
-        if self.known_keys is not None:
-            self.known_keys.close()
+        for close in self.on_dispose:
+            close()
         self.engine.dispose()
         self.write_engine.dispose()
 

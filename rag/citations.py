@@ -111,15 +111,45 @@ def quote_citation(quote: str, passage: Passage, text: str, document_name: str |
 # --- choosing what to quote -----------------------------------------------------------------------------
 
 
-def best_span(passage: Passage, text: str, terms: set[str], max_chars: int = 420) -> tuple[int, int] | None:
-    """The sentence (or two adjacent ones) of the passage that shares the most terms with the clause query.
-    Headings alone are never chosen when the passage has a body; placeholders are cut out of the sentences
-    (None when nothing else is left)."""
+QUOTED_SENTENCE_WORDS = 5  # words (letters or digits) a sentence needs to be quoted while longer ones exist
+
+
+def _quotable(passage: Passage, text: str, body_first: bool) -> tuple[list[tuple[int, int]], set[tuple[int, int]]]:
+    """The spans a quote may be: the passage's sentences, a sentence holding a placeholder giving the pieces
+    around it instead (those pieces, which stop mid-sentence, are returned apart). Sentences of at least
+    `QUOTED_SENTENCE_WORDS` words other than the passage's headings, when there are any and `body_first` (a
+    heading, a label or a "Category: ..." line says little on its own); else any of at least four
+    whitespace-separated words; else the passage itself."""
     from rag.ingest.chunk import sentence_spans
 
-    spans = placeholders.clean_spans(text, sentence_spans(text, passage.start, passage.end))
-    spans = [s for s in spans if len(text[s[0]:s[1]].split()) >= 4]
-    spans = spans or placeholders.clean_spans(text, [(passage.start, passage.end)])
+    spans, pieces = [], set()
+    for sentence in sentence_spans(text, passage.start, passage.end):
+        cut = placeholders.clean_spans(text, [sentence])
+        spans += cut
+        if placeholders.has(text[sentence[0]:sentence[1]]):
+            pieces.update(cut)
+    if not body_first:
+        spans = [s for s in spans if len(text[s[0]:s[1]].split()) >= 4]
+        return spans or placeholders.clean_spans(text, [(passage.start, passage.end)]), set()
+    headings = {_words(h) for h in passage.heading_path}
+    long = [s for s in spans if len(words := _words(text[s[0]:s[1]])) >= QUOTED_SENTENCE_WORDS
+            and words not in headings]
+    spans = long or [s for s in spans if len(text[s[0]:s[1]].split()) >= 4]
+    return spans or placeholders.clean_spans(text, [(passage.start, passage.end)]), pieces
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text.lower()))
+
+
+def best_span(passage: Passage, text: str, terms: set[str], max_chars: int = 420, body_first: bool = True
+              ) -> tuple[int, int] | None:
+    """The sentence (or two adjacent ones) of the passage that shares the most terms with the clause query.
+    Headings alone are never chosen when the passage has a body; placeholders are cut out of the sentences
+    (None when nothing else is left), and a piece cut that way, which stops mid-sentence, counts half as much
+    as a whole sentence. `body_first=False` (where a judge's excerpt is centred): any sentence of four words or
+    more, headings and pieces alike."""
+    spans, pieces = _quotable(passage, text, body_first)
     if not spans:
         return None
 
@@ -129,7 +159,7 @@ def best_span(passage: Passage, text: str, terms: set[str], max_chars: int = 420
             return 0.0
         hits = sum(1 for w in set(words) if w in terms or w[:6] in terms)
         table_row = " | " in text[span[0]:span[1]]  # table cells read badly out of context
-        return hits / (len(set(words)) ** 0.5) * (0.5 if table_row else 1.0)
+        return hits / (len(set(words)) ** 0.5) * (0.5 if table_row else 1.0) * (0.5 if span in pieces else 1.0)
 
     best = max(range(len(spans)), key=lambda i: score(spans[i]))
     start, end = spans[best]

@@ -80,7 +80,7 @@ def excerpt(cand: Candidate, terms: set[str], limit: int) -> tuple[int, int]:
     from rag.ingest.chunk import sentence_spans
 
     spans = sentence_spans(text, p.start, p.end) or [(p.start, p.end)]
-    best_start, _ = cites.best_span(p, text, terms, max_chars=limit)
+    best_start, _ = cites.best_span(p, text, terms, max_chars=limit, body_first=False)
     b = next((k for k, (s, e) in enumerate(spans) if s <= best_start < e), 0)
     lo = hi = b
     while True:

@@ -54,3 +54,29 @@ def test_best_span_picks_the_matching_sentence():
     p = passage()
     start, end = cites.best_span(p, TEXT, cites.query_terms("quarterly access reviews"))
     assert TEXT[start:end] == "Access reviews happen every quarter for all systems."
+
+
+def _whole(text: str, heading: str) -> Passage:
+    return Passage(id="p2", document_sha256="sha", seq=0, start=0, end=len(text), text=text, heading_path=[heading])
+
+
+def test_a_heading_or_a_label_is_not_quoted_when_the_passage_has_a_body():
+    heading = "4.2 Periodic Access Reviews of User Accounts"
+    text = (f"{heading}\n\nCategory: Access reviews\n\nManagers confirm each quarter that every account on their "
+            "systems is still needed, and remove the rest.")
+    start, end = cites.best_span(_whole(text, heading), text, cites.query_terms("periodic access reviews of accounts"))
+    assert text[start:end].startswith("Managers confirm each quarter")
+
+
+def test_a_passage_of_short_lines_only_is_still_quoted():
+    text = "Access Reviews\n\nCategory: Identity and access management"
+    span = cites.best_span(_whole(text, "Access Reviews"), text, cites.query_terms("access reviews"))
+    assert span is not None and text[span[0]:span[1]]
+
+
+def test_a_whole_sentence_is_preferred_to_one_cut_at_a_template_placeholder():
+    text = ("Backups of production databases run nightly to {{BACKUP_REGION}}. "
+            "Restores of production backups are tested every quarter by the operations team.")
+    terms = cites.query_terms("production database backups restores")
+    start, end = cites.best_span(_whole(text, "Backups"), text, terms)
+    assert text[start:end] == "Restores of production backups are tested every quarter by the operations team."

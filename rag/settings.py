@@ -44,8 +44,9 @@ class Settings(BaseSettings):
     checkpoint_seconds: float | None = None
     # a server runs at most this many requests at once per process; the rest wait their turn in the event loop
     # rather than in the GIL, the audit chain's lock or the connection pool (under 50 concurrent reviewers on
-    # PostgreSQL: 16 threads 27 decisions/s, 4 threads 43/s, 2 threads 47/s; evals/bench/load.py)
-    server_threads: int = 4
+    # PostgreSQL, 2 processes, evals/bench/load.py: 3 threads 299-311 decisions/s, 4 325-333/s, 6 322-348/s,
+    # 8 315-365/s with p95 rising to 116-132 ms, 16 330-361/s at p95 151-162 ms; on SQLite 6 was best too)
+    server_threads: int = 6
     db_pool_size: int = 8  # pooled PostgreSQL connections per process (requests, job thread, checkpoint pacer)
 
     # embeddings

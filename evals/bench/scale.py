@@ -42,12 +42,21 @@ class RssSampler(Sampler):
         for label, popen in self.processes.items():
             try:
                 parent = psutil.Process(popen.pid)
-                family = [(label, parent)] + [(f"{label} worker {i + 1}", c)
+                family = [(label, parent)] + [(f"{label} {_kind(c)} {i + 1}", c)
                                               for i, c in enumerate(parent.children(recursive=True))]
                 for name, proc in family:
                     self.peak[name] = max(self.peak.get(name, 0), proc.memory_info().rss)
             except psutil.Error:
                 continue
+
+
+def _kind(proc: psutil.Process) -> str:
+    """What a child of `serve --workers 1` is: its job worker, or a parser sandbox (`rag.ingest.worker`)."""
+    try:
+        command = " ".join(proc.cmdline())
+    except psutil.Error:
+        return "child"
+    return "parser sandbox" if "rag.ingest.worker" in command else "job worker" if "worker" in command else "child"
 
 
 def start_api(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int]:

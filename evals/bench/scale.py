@@ -33,7 +33,8 @@ from rag.settings import Settings
 
 
 class RssSampler(Sampler):
-    """Peak RSS of each process of the run (labelled, with the workers each one started)."""
+    """Peak RSS of each process of the run, and of the largest of each kind of process each one started (its
+    job worker, its parser sandboxes)."""
 
     def __init__(self, processes: dict[str, subprocess.Popen]) -> None:
         self.processes, self.peak = processes, {}
@@ -42,21 +43,25 @@ class RssSampler(Sampler):
         for label, popen in self.processes.items():
             try:
                 parent = psutil.Process(popen.pid)
-                family = [(label, parent)] + [(f"{label} {_kind(c)} {i + 1}", c)
-                                              for i, c in enumerate(parent.children(recursive=True))]
-                for name, proc in family:
-                    self.peak[name] = max(self.peak.get(name, 0), proc.memory_info().rss)
+                family = [(label, parent)] + [(f"{label} {kind}", c) for c in parent.children(recursive=True)
+                                              if (kind := _kind(c))]
             except psutil.Error:
                 continue
+            for name, proc in family:  # several processes of one kind: the largest of them
+                try:
+                    self.peak[name] = max(self.peak.get(name, 0), proc.memory_info().rss)
+                except psutil.Error:  # it ended meanwhile
+                    continue
 
 
-def _kind(proc: psutil.Process) -> str:
-    """What a child of `serve --workers 1` is: its job worker, or a parser sandbox (`rag.ingest.worker`)."""
+def _kind(proc: psutil.Process) -> str | None:
+    """What a child of `serve --workers 1` is: its job worker, or a parser sandbox (`rag.ingest.worker`); None
+    for one that has already ended."""
     try:
         command = " ".join(proc.cmdline())
     except psutil.Error:
-        return "child"
-    return "parser sandbox" if "rag.ingest.worker" in command else "job worker" if "worker" in command else "child"
+        return None
+    return "parser sandbox" if "rag.ingest.worker" in command else "job worker" if "worker" in command else "other"
 
 
 def start_api(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int]:

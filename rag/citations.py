@@ -128,14 +128,14 @@ def _quotable(passage: Passage, text: str, body_first: bool) -> tuple[list[tuple
         spans += cut
         if placeholders.has(text[sentence[0]:sentence[1]]):
             pieces.update(cut)
-    if not body_first:
-        spans = [s for s in spans if len(text[s[0]:s[1]].split()) >= 4]
-        return spans or placeholders.clean_spans(text, [(passage.start, passage.end)]), set()
-    headings = {_words(h) for h in passage.heading_path}
-    long = [s for s in spans if len(words := _words(text[s[0]:s[1]])) >= QUOTED_SENTENCE_WORDS
-            and words not in headings]
-    spans = long or [s for s in spans if len(text[s[0]:s[1]].split()) >= 4]
-    return spans or placeholders.clean_spans(text, [(passage.start, passage.end)]), pieces
+    if body_first:
+        headings = {_words(h) for h in passage.heading_path}
+        long = [s for s in spans if len(words := _words(text[s[0]:s[1]])) >= QUOTED_SENTENCE_WORDS
+                and words not in headings]
+        if long:
+            return long, pieces
+    spans = [s for s in spans if len(text[s[0]:s[1]].split()) >= 4]
+    return spans or placeholders.clean_spans(text, [(passage.start, passage.end)]), pieces if body_first else set()
 
 
 def _words(text: str) -> tuple[str, ...]:

@@ -40,7 +40,7 @@ class Wakeup:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            self.rung.wait(min(left, poll_s, STOP_CHECK_S))
+            self.rung.wait(min(left, STOP_CHECK_S))
             if not self.live:  # lost the listener meanwhile: back to the short interval
                 deadline = min(deadline, time.monotonic() + poll_s)
 

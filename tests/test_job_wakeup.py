@@ -11,17 +11,9 @@ import pytest
 from rag import job_wakeup, jobs
 from rag.context import Context
 from rag.settings import Settings
+from tests.waiting import eventually
 
 SLOW = {"job_poll_s": 30.0, "job_idle_poll_s": 30.0}  # a worker that polled would not look again in the test
-
-
-def _wait(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _taken(ctx: Context, job: jobs.Job) -> bool:
@@ -49,7 +41,7 @@ def test_a_job_queued_in_this_process_wakes_its_idle_worker(backend, idle_worker
     ctx.workspace("acme", create=True)
     idle_worker(ctx)
     job = jobs.submit(ctx, "acme", "mapping", {"frameworks": ["soc2"]}, "tester")
-    assert _wait(lambda: _taken(ctx, job), 10.0), "the worker slept through a job queued beside it"
+    assert eventually(lambda: _taken(ctx, job), 10.0), "the worker slept through a job queued beside it"
     ctx.close()
 
 
@@ -58,9 +50,9 @@ def test_a_job_queued_in_another_process_wakes_an_idle_worker(pg_url, tmp_path, 
     worker_side, api_side = Context(settings), Context(settings)  # two processes sharing one database
     api_side.workspace("acme", create=True)
     idle_worker(worker_side)
-    assert _wait(lambda: job_wakeup.of(worker_side.store).live, 10.0), "the job listener did not connect"
+    assert eventually(lambda: job_wakeup.of(worker_side.store).live, 10.0), "the job listener did not connect"
     job = jobs.submit(api_side, "acme", "mapping", {"frameworks": ["soc2"]}, "tester")
-    assert _wait(lambda: _taken(api_side, job), 10.0), "the notification did not wake the other process's worker"
+    assert eventually(lambda: _taken(api_side, job), 10.0), "the notification did not wake the other process's worker"
     worker_side.close()
     api_side.close()
 

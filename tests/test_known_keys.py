@@ -3,8 +3,6 @@ request, and still refuses it as soon as any process revokes it."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from rag.auth import Role, authenticate, create_key, revoke_key
@@ -12,15 +10,7 @@ from rag.context import Context
 from rag.errors import Unauthorized
 from rag.known_keys import digest
 from rag.settings import Settings
-
-
-def _wait(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -29,7 +19,7 @@ def two_processes(pg_url, tmp_path):
     settings = Settings.load("offline", data_dir=tmp_path / "data", database_url=pg_url)
     api, cli = Context(settings), Context(settings)
     api.store.remember_keys()
-    assert _wait(lambda: api.store.known_keys.live), "the revocation listener did not connect"
+    assert eventually(lambda: api.store.known_keys.live, 10.0), "the revocation listener did not connect"
     api.workspace("acme", create=True)
     yield api, cli
     api.close()
@@ -53,7 +43,7 @@ def test_a_revocation_in_another_process_is_refused_at_once(two_processes):
     key, info = create_key(api, Role.reviewer, "acme", name="Rita Reviewer")
     authenticate(api, key)
     revoke_key(cli, info.id, "admin")  # another process: only the notification reaches `api`
-    assert _wait(lambda: api.store.known_keys.get(digest(key)) is None, 5.0)
+    assert eventually(lambda: api.store.known_keys.get(digest(key)) is None, 5.0)
     with pytest.raises(Unauthorized, match="unknown or revoked"):
         authenticate(api, key)
 
